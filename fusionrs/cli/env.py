@@ -1,0 +1,19 @@
+"""`fusionrs env`: versions and machine facts to paste into a bug report."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("env", help="print library versions and machine facts as JSON")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from fusionrs.results import environment_info
+
+    print(json.dumps(environment_info(), indent=2))
+    return 0

@@ -1,0 +1,58 @@
+"""The `fusionrs` command. Thin: each subcommand module parses arguments and calls the library.
+
+Subcommand modules import nothing heavy at module level, so `fusionrs --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from fusionrs.cli import check_images, demo, env, synth
+
+__all__ = ["main", "build_parser"]
+
+SUBCOMMANDS = (demo, synth, check_images, env)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad arguments end in one line and exit status 2, not a usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from fusionrs import __version__
+
+    parser = _Parser(prog="fusionrs", description="RGB / infrared-style / caption data and models for remote sensing.")
+    parser.add_argument("--version", action="version", version=f"fusionrs {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for module in SUBCOMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    from fusionrs.errors import FusionRSError
+
+    try:
+        return int(args.run(args) or 0)
+    except (FusionRSError, FileNotFoundError, FileExistsError) as exc:
+        # Expected failures (bad input, missing files) get one line; real bugs keep their traceback.
+        sys.stderr.write(f"fusionrs {args.command}: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write(f"fusionrs {args.command}: interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,257 @@
+"""Write FusionRS records as a hub-ready dataset folder: parquet shards per split + README card.
+
+The folder is the product: it loads with plain `datasets.load_dataset(folder)` (no fusionrs),
+streams, and keeps working after the source images are gone because image bytes are embedded.
+Shards are written into a temporary folder and moved into place at the end, so an interrupted
+write never leaves a folder that looks complete.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+from huggingface_hub import DatasetCard, DatasetCardData
+from tqdm.auto import tqdm
+
+import fusionrs
+from fusionrs.data.schema import FEATURES, SCHEMA_VERSION, FusionRecord
+from fusionrs.errors import FusionRSError
+
+__all__ = ["DatasetFolderWriter", "WriteReport", "write_dataset_folder"]
+
+DEFAULT_MAX_SHARD_BYTES = 256 * 1024 * 1024
+# Small row groups keep streaming and the hub viewer responsive on image-heavy rows.
+DEFAULT_ROWS_PER_GROUP = 64
+
+
+@dataclass
+class WriteReport:
+    """What a write produced: the folder, rows per split and source, and every record left out."""
+
+    out_dir: Path
+    split_counts: dict[str, int] = field(default_factory=dict)
+    source_counts: dict[str, int] = field(default_factory=dict)
+    split_bytes: dict[str, int] = field(default_factory=dict)
+    download_bytes: int = 0
+    shards: dict[str, list[str]] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def num_rows(self) -> int:
+        return sum(self.split_counts.values())
+
+
+class _SplitShards:
+    """Rolls parquet shards of one split over when they pass the byte budget."""
+
+    def __init__(self, tmp_dir: Path, split: str, max_shard_bytes: int, rows_per_group: int):
+        self.tmp_dir, self.split = tmp_dir, split
+        self.max_shard_bytes, self.rows_per_group = max_shard_bytes, rows_per_group
+        self.paths: list[Path] = []
+        self.rows: list[dict[str, Any]] = []
+        self.writer: pq.ParquetWriter | None = None
+        self.shard_bytes = 0
+
+    def add(self, encoded_row: dict[str, Any], nbytes: int) -> None:
+        if self.writer is not None and self.shard_bytes + nbytes > self.max_shard_bytes:
+            self._flush()
+            self.writer.close()
+            self.writer = None
+        if self.writer is None:
+            path = self.tmp_dir / f"{self.split}-{len(self.paths):05d}.parquet"
+            self.paths.append(path)
+            self.writer = pq.ParquetWriter(path, FEATURES.arrow_schema)
+            self.shard_bytes = 0
+        self.rows.append(encoded_row)
+        self.shard_bytes += nbytes
+        if len(self.rows) >= self.rows_per_group:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.rows and self.writer is not None:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=FEATURES.arrow_schema))
+            self.rows = []
+
+    def close(self) -> list[Path]:
+        self._flush()
+        if self.writer is not None:
+            self.writer.close()
+        return self.paths
+
+
+class DatasetFolderWriter:
+    """Streaming writer: `add()` records one at a time (memory stays bounded), `close()` finishes.
+
+    `on_error="skip"` leaves invalid records out and reports them (batch jobs must not die on one
+    bad file); `"raise"` stops at the first.
+    """
+
+    def __init__(
+        self,
+        out_dir: str | Path,
+        *,
+        overwrite: bool = False,
+        max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+        rows_per_group: int = DEFAULT_ROWS_PER_GROUP,
+        on_error: Literal["skip", "raise"] = "skip",
+    ):
+        self.out_dir = Path(out_dir)
+        if self.out_dir.exists() and any(self.out_dir.iterdir()) and not overwrite:
+            raise FileExistsError(f"{self.out_dir} exists and is not empty; pass overwrite=True to replace it")
+        if on_error not in ("skip", "raise"):
+            raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
+        self.max_shard_bytes, self.rows_per_group, self.on_error = max_shard_bytes, rows_per_group, on_error
+        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.tmp-", dir=self.out_dir.parent))
+        self._splits: dict[str, _SplitShards] = {}
+        self._ids: set[str] = set()
+        self._sources: Counter[str] = Counter()
+        self._rights: dict[str, str] = {}
+        self.report = WriteReport(out_dir=self.out_dir)
+
+    def add(self, record: FusionRecord) -> bool:
+        """Validate and append one record; return False when it was skipped."""
+        try:
+            record.validate()
+            if record.id in self._ids:
+                raise FusionRSError(f"record {record.id!r}: duplicate id")
+            encoded = FEATURES.encode_example(record.to_row())
+        except FusionRSError as exc:
+            if self.on_error == "raise":
+                raise
+            self.report.skipped.append({"id": str(record.id), "reason": str(exc)})
+            return False
+        self._ids.add(record.id)
+        nbytes = sum(len(encoded[k]["bytes"]) for k in ("rgb", "ir") if encoded[k] is not None) + 1024
+        if record.split not in self._splits:
+            self._splits[record.split] = _SplitShards(self._tmp, record.split, self.max_shard_bytes, self.rows_per_group)
+        self._splits[record.split].add(encoded, nbytes)
+        self._sources[record.source_dataset] += 1
+        self._rights.setdefault(record.source_dataset, record.provenance.rights)
+        return True
+
+    def close(
+        self,
+        *,
+        pretty_name: str = "FusionRS dataset",
+        description: str = "",
+        generation: dict[str, Any] | None = None,
+        license: str = "other",
+    ) -> WriteReport:
+        """Finish shards, write README.md + generation.json, and move everything into `out_dir`."""
+        if not self._splits:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            reasons = "; ".join(s["reason"] for s in self.report.skipped[:3])
+            raise FusionRSError(f"no valid records to write to {self.out_dir}" + (f" ({reasons})" if reasons else ""))
+        data_dir = self._tmp / "data"
+        data_dir.mkdir()
+        for split, shards in sorted(self._splits.items()):
+            paths = shards.close()
+            names = []
+            for i, path in enumerate(paths):
+                name = f"{split}-{i:05d}-of-{len(paths):05d}.parquet"
+                path.rename(data_dir / name)
+                names.append(f"data/{name}")
+            self.report.shards[split] = names
+            metadata = [pq.ParquetFile(data_dir / Path(n).name).metadata for n in names]
+            self.report.split_counts[split] = sum(m.num_rows for m in metadata)
+            self.report.split_bytes[split] = sum(m.row_group(g).total_byte_size for m in metadata for g in range(m.num_row_groups))
+            self.report.download_bytes += sum((data_dir / Path(n).name).stat().st_size for n in names)
+        self.report.source_counts = dict(self._sources)
+        generation = {"schema_version": SCHEMA_VERSION, "fusionrs_version": fusionrs.__version__, **(generation or {})}
+        (self._tmp / "generation.json").write_text(
+            json.dumps({"generation": generation, "split_counts": self.report.split_counts,
+                        "source_counts": self.report.source_counts, "skipped": self.report.skipped}, indent=2) + "\n"
+        )
+        card = _render_card(self.report, self._rights, pretty_name, description, generation, license)
+        (self._tmp / "README.md").write_text(card)
+        if self.out_dir.exists():
+            shutil.rmtree(self.out_dir)
+        self._tmp.rename(self.out_dir)
+        return self.report
+
+    def abort(self) -> None:
+        """Drop everything written so far."""
+        for shards in self._splits.values():
+            if shards.writer is not None:
+                shards.writer.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> "DatasetFolderWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+def write_dataset_folder(
+    records: Iterable[FusionRecord],
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    on_error: Literal["skip", "raise"] = "skip",
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+    pretty_name: str = "FusionRS dataset",
+    description: str = "",
+    generation: dict[str, Any] | None = None,
+    license: str = "other",
+    progress: bool = True,
+    total: int | None = None,
+) -> WriteReport:
+    """Write `records` to a dataset folder in one call (see `DatasetFolderWriter`)."""
+    writer = DatasetFolderWriter(out_dir, overwrite=overwrite, on_error=on_error, max_shard_bytes=max_shard_bytes)
+    with writer:
+        for record in tqdm(records, total=total, desc=f"writing {Path(out_dir).name}", unit="rec", disable=not progress):
+            writer.add(record)
+        return writer.close(pretty_name=pretty_name, description=description, generation=generation, license=license)
+
+
+def _render_card(
+    report: WriteReport, rights: dict[str, str], pretty_name: str, description: str,
+    generation: dict[str, Any], license: str,
+) -> str:
+    """The README.md: YAML `configs` + `dataset_info` (so plain `load_dataset` and the hub viewer know
+    the splits and features) and a human-readable card from model_cards/dataset.md."""
+    card_data = DatasetCardData(
+        license=license,
+        pretty_name=pretty_name,
+        task_categories=["image-to-text", "zero-shot-image-classification", "image-to-image"],
+        tags=["remote-sensing", "infrared", "rgb-infrared", "fusionrs"],
+    )
+    datasets.utils.metadata.MetadataConfigs(
+        {"default": {"data_files": [{"split": s, "path": f"data/{s}-*"} for s in sorted(report.split_counts)]}}
+    ).to_dataset_card_data(card_data)
+    splits = datasets.SplitDict()
+    for name, count in sorted(report.split_counts.items()):
+        splits.add(datasets.SplitInfo(name=name, num_examples=count, num_bytes=report.split_bytes[name]))
+    info = datasets.DatasetInfo(features=FEATURES, splits=splits, download_size=report.download_bytes,
+                                dataset_size=sum(report.split_bytes.values()))
+    datasets.info.DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
+    template = importlib.resources.files("fusionrs.model_cards").joinpath("dataset.md").read_text()
+    card = DatasetCard.from_template(
+        card_data,
+        template_str=template,
+        pretty_name=pretty_name,
+        description=description or "An RGB / infrared-style / caption dataset built with fusionrs.",
+        repo_hint=str(report.out_dir.name),
+        first_split=sorted(report.split_counts)[0],
+        split_counts=dict(sorted(report.split_counts.items())),
+        sources=[{"name": n, "rows": c, "rights": rights.get(n) or "not stated"} for n, c in sorted(report.source_counts.items())],
+        generation_json=json.dumps(generation, indent=2, sort_keys=True),
+        skipped=report.skipped,
+        fusionrs_version=fusionrs.__version__,
+        schema_version=SCHEMA_VERSION,
+    )
+    return str(card)

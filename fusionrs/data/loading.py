@@ -1,0 +1,148 @@
+"""`load_dataset("fusionrs")`: the embedded default dataset and built folders, through plain datasets.
+
+Two doors to the same data:
+- `fusionrs.load_dataset(...)`: stable, public API only (it calls `datasets.load_dataset(folder)`).
+- `datasets.load_dataset("fusionrs", ...)` after `import fusionrs`: convenient, but datasets >= 4
+  has no loading scripts, so it needs a hook into a private function
+  (`datasets.load.dataset_module_factory`). The hook is checked against the pinned datasets release
+  by tests and refuses to install on an unknown signature instead of misbehaving.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DATASET_NAME",
+    "DEFAULT_SIZES",
+    "cache_dir",
+    "default_dataset_dir",
+    "install_datasets_hook",
+    "load_dataset",
+    "resolve_data_dir",
+]
+
+DATASET_NAME = "fusionrs"
+# The embedded default: small enough to build in seconds on first use, big enough to train toy models.
+DEFAULT_SIZES = {"train": 96, "validation": 24, "test": 24}
+DEFAULT_IMAGE_SIZE = 128
+DEFAULT_SEED = 0
+
+
+def cache_dir() -> Path:
+    """Where fusionrs caches generated data: `$FUSIONRS_CACHE`, else `$HF_HOME/fusionrs`, else
+    `~/.cache/fusionrs`."""
+    if os.environ.get("FUSIONRS_CACHE"):
+        return Path(os.environ["FUSIONRS_CACHE"]).expanduser()
+    hf_home = os.environ.get("HF_HOME")
+    if hf_home:
+        return Path(hf_home).expanduser() / "fusionrs"
+    return Path.home() / ".cache" / "fusionrs"
+
+
+def default_dataset_dir(*, progress: bool = False) -> Path:
+    """The embedded default dataset folder, generated from the procedural world on first use.
+
+    The folder name carries the world and schema versions, so a new world never reuses stale data.
+    Generation writes to a temporary folder and renames it, so concurrent first uses are safe.
+    """
+    from fusionrs.data.schema import SCHEMA_VERSION
+    from fusionrs.synth import WORLD_VERSION
+
+    target = cache_dir() / f"default-world{WORLD_VERSION}-schema{SCHEMA_VERSION}-{DEFAULT_IMAGE_SIZE}px"
+    if (target / "README.md").is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".default-", dir=target.parent)) / "dataset"
+    write_world_folder(staging, sizes=DEFAULT_SIZES, image_size=DEFAULT_IMAGE_SIZE, seed=DEFAULT_SEED,
+                       progress=progress)
+    try:
+        staging.rename(target)
+    except OSError:  # another process won the race; its folder is identical
+        pass
+    shutil.rmtree(staging.parent, ignore_errors=True)
+    return target
+
+
+def write_world_folder(out_dir: Path, *, sizes: dict[str, int], image_size: int, seed: int,
+                       overwrite: bool = False, progress: bool = True):
+    """Write a world dataset with the given rows per split (scene indices never overlap across splits)."""
+    import itertools
+
+    from fusionrs.data.folder import write_dataset_folder
+    from fusionrs.synth import WORLD_VERSION, iter_world_records
+
+    parts, start = [], 0
+    for split, n in sizes.items():
+        parts.append(iter_world_records(n, seed=seed, size=image_size, split=split, start=start))
+        start += n
+    return write_dataset_folder(
+        itertools.chain(*parts), out_dir, overwrite=overwrite, progress=progress, total=start,
+        pretty_name="FusionRS procedural world",
+        description=(
+            "Procedurally generated nadir aerial scenes with physically motivated thermal (LWIR-style) "
+            "images and ground-truth captions. A test bed and demo, not real data."
+        ),
+        generation={"source": "fusionrs.synth", "world_version": WORLD_VERSION, "seed": seed,
+                    "image_size": image_size, "sizes": sizes},
+        license="cc0-1.0",
+    )
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
+    """A built dataset folder, or the embedded default when `data_dir` is None."""
+    if data_dir is None:
+        return default_dataset_dir()
+    folder = Path(data_dir).expanduser().resolve()
+    if not folder.is_dir():
+        raise FileNotFoundError(f"dataset folder {str(data_dir)!r} does not exist")
+    if not (folder / "README.md").is_file() and not any(folder.glob("data/*.parquet")):
+        raise FileNotFoundError(f"{folder} is not a FusionRS dataset folder (no README.md or data/*.parquet)")
+    return folder
+
+
+def load_dataset(data_dir: str | os.PathLike | None = None, **kwargs: Any):
+    """Load a FusionRS dataset folder (default: the embedded world sample) with plain datasets.
+
+    Keyword arguments go to `datasets.load_dataset` (`split`, `streaming`, `cache_dir`, ...).
+    """
+    import datasets
+
+    return datasets.load_dataset(str(resolve_data_dir(data_dir)), **kwargs)
+
+
+@functools.cache
+def install_datasets_hook() -> bool:
+    """Make `datasets.load_dataset("fusionrs", data_dir=...)` load our folders; idempotent.
+
+    Returns False (and leaves datasets untouched) when the private function has an unexpected
+    signature, so a datasets upgrade degrades to "use fusionrs.load_dataset" instead of breaking.
+    """
+    import datasets.load
+
+    original = datasets.load.dataset_module_factory
+    if getattr(original, "_fusionrs_hook", False):
+        return True
+    params = list(inspect.signature(original).parameters)
+    if params[:1] != ["path"] or "data_dir" not in params:
+        return False
+
+    @functools.wraps(original)
+    def dataset_module_factory(path, *args, **kwargs):
+        if path == DATASET_NAME:
+            bound = inspect.signature(original).bind(path, *args, **kwargs)
+            folder = resolve_data_dir(bound.arguments.get("data_dir"))
+            bound.arguments["path"] = str(folder)
+            bound.arguments["data_dir"] = None
+            return original(*bound.args, **bound.kwargs)
+        return original(path, *args, **kwargs)
+
+    dataset_module_factory._fusionrs_hook = True  # type: ignore[attr-defined]
+    datasets.load.dataset_module_factory = dataset_module_factory
+    return True

@@ -1,0 +1,70 @@
+"""Results files that can be trusted later: numbers next to the command, seed, versions and machine."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import os
+import platform
+from pathlib import Path
+from typing import Any
+
+__all__ = ["environment_info", "write_results"]
+
+_LIBRARIES = ("fusionrs", "torch", "numpy", "pillow", "datasets", "pyarrow", "huggingface_hub",
+              "transformers", "diffusers", "accelerate", "peft")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _gpus() -> list[str]:
+    """Names of visible CUDA GPUs, without importing torch when it is not already loaded."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available():
+        return []
+    return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+
+
+def environment_info() -> dict[str, Any]:
+    """Library versions and machine facts that make a number comparable (or not) with another."""
+    versions = {}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
+        "gpus": _gpus(),
+        "libraries": versions,
+    }
+
+
+def write_results(path: str | os.PathLike, results: dict[str, Any], *, command: str, seed: int | None) -> dict[str, Any]:
+    """Write `results` as JSON with the command, seed, environment and date; return what was written."""
+    payload = {
+        "results": results,
+        "command": command,
+        "seed": seed,
+        "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "environment": environment_info(),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    return payload

@@ -14,7 +14,8 @@ def add_parser(sub) -> None:
                                    "file that cannot be used, with its reason. Exit 0 unless --strict and some failed.")
     p.add_argument("paths", nargs="+", help="image files or folders")
     p.add_argument("--mode", choices=["RGB", "L"], default="RGB", help="target mode (L for thermal/IR)")
-    p.add_argument("--max-pixels", type=int, default=None, help="pixel limit per image (default: fusionrs default)")
+    p.add_argument("--max-pixels", type=int, default=None,
+                   help="pixel limit per image (default: fusionrs default; 0 = no limit)")
     p.add_argument("--json", dest="json_out", help="write the report as JSON here")
     p.add_argument("--strict", action="store_true", help="exit 1 when any file failed")
     p.set_defaults(run=run)
@@ -39,7 +40,8 @@ def run(args: argparse.Namespace) -> int:
     from fusionrs.core.image_io import DEFAULT_MAX_PIXELS, scan_images
 
     files = expand_paths(args.paths)
-    report = scan_images(files, mode=args.mode, max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS)
+    max_pixels = DEFAULT_MAX_PIXELS if args.max_pixels is None else (args.max_pixels or None)
+    report = scan_images(files, mode=args.mode, max_pixels=max_pixels)
     for path, reason in report.failed:
         print(f"BAD  {reason}" if str(path) in reason else f"BAD  {path}: {reason}")
     print(f"{len(report.ok)} readable, {len(report.failed)} bad, of {len(files)} files")

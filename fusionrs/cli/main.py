@@ -9,11 +9,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fusionrs.cli import check_images, demo, env, synth
+from fusionrs.cli import build, check_images, demo, env, inspect_folder, synth
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (demo, synth, check_images, env)
+SUBCOMMANDS = (demo, build, inspect_folder, synth, check_images, env)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -1,0 +1,80 @@
+"""What every source adapter yields: a `SourceItem` per image, before any pixel is read."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from PIL import Image
+
+__all__ = [
+    "SourceItem", "SourceSpecError", "class_from_filename", "normalise_class", "normalise_split", "split_from_name",
+]
+
+_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
+                  "validation": "validation", "dev": "validation", "test": "test", "testing": "test"}
+
+
+class SourceSpecError(ValueError):
+    """A `KIND:PATH` source specification or a source's annotation file is unusable."""
+
+
+@dataclass
+class SourceItem:
+    """One image of a source with its annotations. Pixels are read later, at staging.
+
+    `locator` is relative to `root` (it becomes the record's provenance locator, so it must never be
+    absolute nor contain '..'; the builder checks). `image` holds pixels for sources that have no
+    files (procedural world, datasets folders).
+    """
+
+    source_dataset: str
+    source_id: str
+    root: Path | None
+    locator: str
+    captions: list[str]
+    modality: Literal["rgb", "ir"] = "rgb"
+    class_name: str = ""
+    source_split: str | None = None
+    objects: list[dict[str, Any]] = field(default_factory=list)
+    rights: str = ""
+    image: Image.Image | bytes | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    # For generated sources: returns the fields above that are costly to make (image, captions, ...),
+    # called at staging so that planning a build of many scenes stays cheap.
+    load: Callable[[], dict[str, Any]] | None = None
+
+    def loaded(self) -> "SourceItem":
+        return dataclasses.replace(self, **self.load(), load=None) if self.load else self
+
+
+def normalise_split(name: str | None) -> str | None:
+    """Map a source's split names onto train / validation / test (unknown names pass through)."""
+    if name is None or str(name).strip() == "":
+        return None
+    key = str(name).strip().lower()
+    return _SPLIT_ALIASES.get(key, re.sub(r"\W", "_", key))
+
+
+def class_from_filename(filename: str) -> str:
+    """RSICD / AID / RSITMD names images `class_123.ext`; other sources get ''."""
+    stem = Path(filename).stem
+    match = re.fullmatch(r"([A-Za-z][A-Za-z_]*?)_?\d+", stem)
+    return match.group(1).lower() if match else ""
+
+
+def split_from_name(name: str) -> str | None:
+    """`ucm_test_coco_format` -> 'test': annotation files often carry their split in the name."""
+    for token in re.split(r"[^A-Za-z]+", name.lower()):
+        if token in _SPLIT_ALIASES:
+            return _SPLIT_ALIASES[token]
+    return None
+
+
+def normalise_class(name: object) -> str:
+    """'Bare Land' / 'bareland' style names -> 'bare land' lower case with single spaces -> snake_case."""
+    return re.sub(r"[\s\-]+", "_", str(name or "").strip().lower())

@@ -132,14 +132,19 @@ class DatasetFolderWriter:
                 raise
             self.report.skipped.append({"id": str(record.id), "reason": str(exc)})
             return False
-        self._ids.add(record.id)
-        nbytes = sum(len(encoded[k]["bytes"]) for k in ("rgb", "ir") if encoded[k] is not None) + 1024
-        if record.split not in self._splits:
-            self._splits[record.split] = _SplitShards(self._tmp, record.split, self.max_shard_bytes, self.rows_per_group)
-        self._splits[record.split].add(encoded, nbytes)
-        self._sources[record.source_dataset] += 1
-        self._rights.setdefault(record.source_dataset, record.provenance.rights)
+        self.add_row(encoded)
         return True
+
+    def add_row(self, row: dict[str, Any]) -> None:
+        """Append a row already validated and encoded with `FEATURES` (the builder's reshard path)."""
+        self._ids.add(row["id"])
+        nbytes = sum(len(row[k]["bytes"]) for k in ("rgb", "ir") if row[k] is not None) + 1024
+        split = row["split"]
+        if split not in self._splits:
+            self._splits[split] = _SplitShards(self._tmp, split, self.max_shard_bytes, self.rows_per_group)
+        self._splits[split].add(row, nbytes)
+        self._sources[row["source_dataset"]] += 1
+        self._rights.setdefault(row["source_dataset"], row["provenance"]["rights"])
 
     def close(
         self,

@@ -58,6 +58,7 @@ def main() -> None:
         results["near_duplicate_grouping"] = json.loads(grouping.read_text())["results"]
     command = "OMP_NUM_THREADS=1 python benchmarks/build.py " + " ".join(sys.argv[1:])
     write_results(HERE / "build.json", results, command=command.strip(), seed=0)
+    largest = results["largest_group"] or {}
     lines = [
         "# Build throughput",
         "",
@@ -70,8 +71,12 @@ def main() -> None:
         f"| records/s | {results['records_per_s']} |",
         f"| rerun with every chunk already staged (group + split + reshard only) | {results['seconds_rerun_with_all_chunks_staged']} s |",
         f"| dataset size | {results['dataset_mb']} MB |",
-        f"| groups / largest group | {results['groups']} / {results['largest_group']} |",
+        f"| groups / largest group | {results['groups']} / {largest.get('size')} records ({', '.join(largest.get('example_ids', [])[:3])}, ...) |",
     ]
+    grouping = results.get("near_duplicate_grouping")
+    if grouping:
+        lines += ["", "Near-duplicate grouping (from benchmarks/grouping.json, see grouping.md):", "", "```json",
+                  json.dumps(grouping, indent=2)[:3000], "```"]
     (HERE / "build.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

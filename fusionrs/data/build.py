@@ -45,6 +45,7 @@ _CAPTIONED_KINDS = {"rsicd", "sydney", "ucm", "rsitmd", "nwpu", "coco", "table",
 _KEY_FIELDS = [
     pa.field("index", pa.int64()),
     pa.field("phash", pa.uint64()),
+    pa.field("crop_phashes", pa.list_(pa.uint64())),
     pa.field("pixel_hash", pa.string()),
     pa.field("caption_key", pa.string()),
     pa.field("source_split", pa.string()),
@@ -164,7 +165,7 @@ def _clean_captions(item: SourceItem, kind: str) -> list[str]:
 
 def _stage_chunk(planned: list[PlannedItem], config: BuildConfig, kinds: dict[str, str], translator, captioner
                  ) -> tuple[pa.Table, list[dict[str, Any]]]:
-    from fusionrs.data.dedup import caption_key, phash64, pixel_hash
+    from fusionrs.data.splits import split_key
 
     failures: list[dict[str, Any]] = []
     loaded: list[tuple[PlannedItem, Any, bytes | None, list[str]]] = []
@@ -226,10 +227,11 @@ def _stage_chunk(planned: list[PlannedItem], config: BuildConfig, kinds: dict[st
         except FusionRSError as exc:
             failures.append({"index": p.index, "id": p.record_id, "stage": "validate", "reason": str(exc)})
             continue
-        key_image = keys_from[p.index]
+        key = split_key(record.id, keys_from[p.index], captions, source_dataset=record.source_dataset,
+                        source_id=record.source_id)
         row = FEATURES.encode_example(record.to_row())
-        row.update(index=p.index, phash=phash64(key_image), pixel_hash=pixel_hash(key_image),
-                   caption_key=caption_key(captions), source_split=source_split)
+        row.update(index=p.index, phash=key.phash, crop_phashes=list(key.crop_phashes), pixel_hash=key.pixel_hash,
+                   caption_key=key.caption_key, source_split=source_split)
         rows.append(row)
     return pa.Table.from_pylist(rows, schema=STAGED_SCHEMA), failures
 
@@ -340,12 +342,14 @@ def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, ch
     from fusionrs.data.splits import SplitKey, make_splits
 
     keys, failures = [], []
-    key_columns = ["id", "source_dataset", "source_id", "phash", "pixel_hash", "caption_key", "source_split"]
+    key_columns = ["id", "source_dataset", "source_id", "phash", "crop_phashes", "pixel_hash", "caption_key",
+                   "source_split"]
     for table, chunk_failures in _iter_chunks(chunks_dir, n_chunks, key_columns):
         failures += chunk_failures
         for row in table.to_pylist():
             keys.append(SplitKey(id=row["id"], source_dataset=row["source_dataset"], source_id=row["source_id"],
-                                 phash=int(row["phash"]), pixel_hash=row["pixel_hash"],
+                                 phash=int(row["phash"]), crop_phashes=tuple(int(h) for h in row["crop_phashes"]),
+                                 pixel_hash=row["pixel_hash"],
                                  caption_key=row["caption_key"], source_split=row["source_split"] or None))
     if not keys:
         reasons = Counter(f["reason"] for f in failures).most_common(3)

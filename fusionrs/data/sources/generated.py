@@ -51,7 +51,7 @@ def iter_hf_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[S
             )
 
 
-def iter_synth(n: int, *, seed: int = 0, size: int = 256) -> Iterator[SourceItem]:
+def iter_synth(n: int, source_dataset: str = "fusionrs_world", *, seed: int = 0, size: int = 256) -> Iterator[SourceItem]:
     """`synth:N`: N procedural-world scenes as an RGB source (their IR comes from the translator).
 
     Scenes are rendered at staging (`SourceItem.load`), not while the build is planned."""
@@ -59,7 +59,7 @@ def iter_synth(n: int, *, seed: int = 0, size: int = 256) -> Iterator[SourceItem
 
     for index in range(n):
         yield SourceItem(
-            source_dataset="fusionrs_world",
+            source_dataset=source_dataset,
             source_id=str(index),
             root=None,
             locator="",

@@ -84,3 +84,14 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (out / "samples.png").stat().st_size > 1000
     fit = json.loads((out / "linear_fit.json").read_text())
     assert fit
+
+
+def test_inspect_prints_counts_and_writes_grids(tmp_path):
+    out = tmp_path / "world"
+    assert run_cli("synth", "--n", 10, "--size", 64, "--out", out).returncode == 0
+    result = run_cli("inspect", out, "--out", tmp_path / "inspect", "--samples", 3)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "train: 8 rows" in result.stdout and "fusionrs_world 8" in result.stdout
+    summary = json.loads((tmp_path / "inspect" / "summary.json").read_text())
+    assert summary["splits"]["train"]["captions_per_row"] == 5
+    assert (tmp_path / "inspect" / "samples_train.png").stat().st_size > 1000

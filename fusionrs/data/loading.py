@@ -98,7 +98,7 @@ def write_world_folder(out_dir: Path, *, sizes: dict[str, int], image_size: int,
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
     """A built dataset folder, or the embedded default when `data_dir` is None."""
     if data_dir is None:
-        return default_dataset_dir()
+        return default_dataset_dir(progress=True)
     folder = Path(data_dir).expanduser().resolve()
     if not folder.is_dir():
         raise FileNotFoundError(f"dataset folder {str(data_dir)!r} does not exist")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-import importlib
+from fusionrs.cli.util import add_group_parser
 
 # Add one line per model kind (its module name under fusionrs.cli).
 TARGETS: tuple[str, ...] = (
@@ -11,7 +11,4 @@ TARGETS: tuple[str, ...] = (
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("eval", help="eval a model: " + (", ".join(t.removeprefix("eval_") for t in TARGETS) or "none yet"))
-    targets = p.add_subparsers(dest="target", metavar="MODEL", parser_class=type(p), required=True)
-    for name in TARGETS:
-        importlib.import_module(f"fusionrs.cli.{name}").add_parser(targets)
+    add_group_parser(sub, "eval", "evaluate a model", TARGETS)

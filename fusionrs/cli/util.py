@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 
-__all__ = ["int_in_range", "positive_int", "split_sizes"]
+__all__ = ["add_group_parser", "int_in_range", "positive_int", "split_sizes"]
 
 
 def positive_int(text: str) -> int:
@@ -42,3 +42,14 @@ def int_in_range(low: int, high: int):
 
     parse.__name__ = f"int in {low}-{high}"
     return parse
+
+
+def add_group_parser(sub, name: str, help_text: str, targets: tuple[str, ...]) -> None:
+    """A command group (`fusionrs train MODEL`): each target module registers its own sub-command."""
+    import importlib
+
+    kinds = ", ".join(t.split("_", 1)[1] for t in targets) or "none yet"
+    parser = sub.add_parser(name, help=f"{help_text}: {kinds}")
+    models = parser.add_subparsers(dest="target", metavar="MODEL", parser_class=type(parser), required=True)
+    for target in targets:
+        importlib.import_module(f"fusionrs.cli.{target}").add_parser(models)

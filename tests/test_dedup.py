@@ -185,7 +185,8 @@ def test_caption_set_key_on_rsicd_keeps_groups_small():
 
 def _equal_pairs(values: list[str]) -> np.ndarray:
     first: dict[str, int] = {}
-    return np.array([(first.setdefault(v, i), i) for i, v in enumerate(values) if first.setdefault(v, i) != i]).reshape(-1, 2)
+    pairs = [(first.setdefault(v, i), i) for i, v in enumerate(values)]
+    return np.array([p for p in pairs if p[0] != p[1]]).reshape(-1, 2)
 
 
 def _any_shared_pairs(caption_lists: list[list[str]]) -> np.ndarray:
@@ -230,7 +231,7 @@ def test_plan_is_exact_for_every_chunking():
 
 
 def test_equal_key_pairs_in_small_blocks():
-    keys = np.random.default_rng(1).integers(0, 30, 500).astype(np.int32)
+    keys = np.random.default_rng(1).integers(0, 30, 500).astype(np.uint64)
     blocks = list(dedup._equal_key_pairs(keys, block_pairs=37))
     assert len(blocks) > 10
     pairs = {tuple(sorted(p)) for left, right in blocks for p in zip(left.tolist(), right.tolist())}

@@ -133,19 +133,19 @@ def split_key_for_record(record: FusionRecord, *, source_split: str | None = Non
 # --------------------------------------------------------------------------- grouping
 
 
-def _equal_value_pairs(values: Sequence[Any], keep: np.ndarray | None = None) -> np.ndarray:
+def _equal_value_pairs(values: Sequence[Any], keep: Sequence[bool] | None = None) -> np.ndarray:
     """Pairs (first record with a value, other record with it): links records sharing a value.
 
-    A star per value instead of all pairs keeps the edge count linear however common a value is.
+    A star per value instead of all pairs keeps the edge count linear however common a value is;
+    a dict keeps long caption keys exact without building a wide string array.
     """
-    index = np.arange(len(values)) if keep is None else np.flatnonzero(keep)
-    if index.size == 0:
-        return np.zeros((0, 2), dtype=np.int64)
-    _, first, inverse = np.unique(np.asarray(values, dtype=object)[index].astype(str), return_index=True,
-                                  return_inverse=True)
-    star_centre = index[first[inverse.ravel()]]
-    linked = star_centre != index
-    return np.stack([star_centre[linked], index[linked]], axis=1).astype(np.int64)
+    first: dict[Any, int] = {}
+    pairs = [
+        (first.setdefault(value, index), index)
+        for index, value in enumerate(values)
+        if keep is None or keep[index]
+    ]
+    return np.array([p for p in pairs if p[0] != p[1]], dtype=np.int64).reshape(-1, 2)
 
 
 def _phash_pairs(keys: Sequence[SplitKey], max_distance: int) -> np.ndarray:
@@ -165,9 +165,9 @@ def _key_links(keys: Sequence[SplitKey], max_distance: int) -> dict[str, np.ndar
     source_ids = [f"{k.source_dataset}\x00{k.source_id}" for k in keys]
     return {
         "phash": _phash_pairs(keys, max_distance),
-        "pixel_hash": _equal_value_pairs([k.pixel_hash for k in keys], np.array([bool(k.pixel_hash) for k in keys])),
-        "source_id": _equal_value_pairs(source_ids, np.array([bool(k.source_id) for k in keys])),
-        "caption_key": _equal_value_pairs([k.caption_key for k in keys], np.array([bool(k.caption_key) for k in keys])),
+        "pixel_hash": _equal_value_pairs([k.pixel_hash for k in keys], [bool(k.pixel_hash) for k in keys]),
+        "source_id": _equal_value_pairs(source_ids, [bool(k.source_id) for k in keys]),
+        "caption_key": _equal_value_pairs([k.caption_key for k in keys], [bool(k.caption_key) for k in keys]),
     }
 
 
@@ -240,14 +240,14 @@ def _resplit(
 
     1. For each held-out split and source still short of `min_heldout_per_source`, take that
        source's smallest groups (seeded order) -- but always leave one of its groups for train.
-    2. The rest, largest groups first (so giant groups land where there is room, normally train),
-       go to the split furthest below its target, targets being fractions of *each source's*
+    2. The rest, in seeded order (groups over 1% of the records first, so they land where there
+       is room, normally train), go to the split furthest below its target, targets being fractions of *each source's*
        records (stratified by source; a multi-source group weighs each source by its members).
     `counts` (split -> source -> records) already holds records placed elsewhere and is updated.
     Returns group_id -> split, and the minimums that could not be met.
     """
     assignment: dict[str, str] = {}
-    heldout = sorted((s for s, f in fractions.items() if s != "train" and f > 0), key=lambda s: -_HELDOUT_RANK.get(s, 1))
+    heldout = sorted((s for s, f in fractions.items() if s != "train" and f > 0), key=lambda s: -_HELDOUT_RANK[s])
     by_size = sorted(groups, key=lambda g: (g.size, _seeded_rank(g, seed)))
     unmet: dict[str, dict[str, int]] = {}
 
@@ -259,8 +259,10 @@ def _resplit(
     for split in heldout if min_heldout_per_source > 0 else []:
         for source in sources:
             open_groups = [g for g in by_size if g.group_id not in assignment and source in g.sources]
-            while counts.get(split, Counter())[source] < min_heldout_per_source and len(open_groups) > 1:
-                place(open_groups.pop(0), split)
+            taken = 0
+            while counts.get(split, Counter())[source] < min_heldout_per_source and taken < len(open_groups) - 1:
+                place(open_groups[taken], split)
+                taken += 1
             if counts.get(split, Counter())[source] < min_heldout_per_source:
                 unmet.setdefault(source, {})[split] = counts.get(split, Counter())[source]
 
@@ -277,7 +279,10 @@ def _resplit(
     def deficit(group: _Group, split: str) -> float:
         return sum(n * (fractions[split] * totals[src] - placed[split][src]) for src, n in group.sources.items())
 
-    for group in sorted(groups, key=lambda g: (-g.size, _seeded_rank(g, seed))):
+    # Seeded order, so group sizes are spread evenly over splits (largest-first would send every
+    # duplicate group to train); only groups over 1% of the records go first, where they fit.
+    large = 0.01 * sum(totals.values())
+    for group in sorted(groups, key=lambda g: (-g.size if g.size > large else 0, _seeded_rank(g, seed))):
         if group.group_id in assignment:
             continue
         split = max(order, key=lambda s: (deficit(group, s), -order.index(s)))
@@ -371,7 +376,8 @@ def make_splits(
                 assignment[group.group_id] = split
                 counts.setdefault(split, Counter()).update(group.sources)
                 if len(group.source_splits) > 1:
-                    conflicts["+".join(sorted(group.source_splits, key=_HELDOUT_RANK.__getitem__)) + " -> " + split] += 1
+                    present = "+".join(sorted(group.source_splits, key=_HELDOUT_RANK.__getitem__))
+                    conflicts[f"{present} -> {split}"] += 1
         unsplit = [g for g in groups if g.group_id not in assignment]
     else:
         unsplit = groups
@@ -379,7 +385,11 @@ def make_splits(
     assignment.update(placed)
 
     assignments = {
-        member: {"split": assignment[g.group_id], "group_id": g.group_id, "is_eval_representative": member == g.members[0]}
+        member: {
+            "split": assignment[g.group_id],
+            "group_id": g.group_id,
+            "is_eval_representative": member == g.members[0],  # smallest id of the group
+        }
         for g in groups
         for member in g.members
     }

@@ -9,11 +9,11 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fusionrs.cli import build, check_images, demo, env, eval_group, inspect_folder, synth, train_group
+from fusionrs.cli import build, captions, check_images, convert_diffv2ir, demo, env, eval_group, inspect_folder, synth, train_group
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (demo, build, inspect_folder, synth, train_group, eval_group, check_images, env)
+SUBCOMMANDS = (demo, build, captions, inspect_folder, synth, train_group, eval_group, check_images, convert_diffv2ir, env)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -78,12 +78,14 @@ def test_synth_writes_a_loadable_folder(tmp_path):
 
 def test_demo_runs_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    result = run_cli("demo", "--n", 12, "--size", 64, "--out", out)
+    result = run_cli("demo", "--n", 12, "--size", 64, "--translator-steps", 20, "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"output in {out.resolve()}" in result.stdout
     assert (out / "samples.png").stat().st_size > 1000
     fit = json.loads((out / "linear_fit.json").read_text())
-    assert fit
+    assert fit["rmse_same_colour_pairs"] > 20, "RGB colour cannot explain the world's IR"
+    evaluation = json.loads((out / "translator_eval.json").read_text())
+    assert evaluation["steps"] == 20 and "psnr_linear" in evaluation
 
 
 def test_inspect_prints_counts_and_writes_grids(tmp_path):

@@ -1,0 +1,103 @@
+"""The one-step RGB->IR generator: a stock diffusers `UNet2DModel` run once at a constant timestep.
+
+The UNet sees the RGB image folded space-to-depth (`pixel_shuffle` f: 3*f*f channels at 1/f of the
+resolution, which is what makes it cheap at full resolution) and its f*f output channels unfold back
+into one IR channel, squashed to [0, 1] by `(tanh + 1) / 2`. Sizes are data in `presets.json`.
+
+A trained translator is a folder::
+
+    model_index.json          RGBToIRPipeline + its settings (pixel_shuffle, timestep)
+    unet/                     stock UNet2DModel: config.json + diffusion_pytorch_model.safetensors
+    translator_config.json    preset, training data sources, licence, input normalisation
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
+    from diffusers import UNet2DModel
+
+__all__ = [
+    "TRANSLATOR_CONFIG_NAME",
+    "list_presets",
+    "load_preset",
+    "build_unet",
+    "pad_multiple",
+    "translate_tensor",
+    "read_translator_config",
+    "licence_for_sources",
+]
+
+TRANSLATOR_CONFIG_NAME = "translator_config.json"
+INPUT_NORMALISATION = "rgb / 127.5 - 1 (RGB, channels first)"
+OUTPUT_RULE = "ir = (tanh(unet(rgb, timestep).sample) + 1) / 2, unfolded by pixel_shuffle"
+# Training sources whose terms forbid commercial use; a model trained on any of them inherits that.
+NON_COMMERCIAL_SOURCES = ("llvip",)
+
+
+@cache
+def _presets() -> dict[str, dict[str, Any]]:
+    raw = json.loads((Path(__file__).with_name("presets.json")).read_text())
+    return {name: value for name, value in raw.items() if not name.startswith("_")}
+
+
+def list_presets() -> list[str]:
+    """Names of the generator size presets, smallest first (tiny for tests, small, base, large)."""
+    return list(_presets())
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """A copy of preset `name`: {"pixel_shuffle": f, "unet": UNet2DModel kwargs}."""
+    presets = _presets()
+    if name not in presets:
+        raise ValueError(f"unknown translator preset {name!r}; available: {', '.join(presets)}")
+    return json.loads(json.dumps(presets[name]))
+
+
+def build_unet(preset: str | dict[str, Any], *, seed: int = 0) -> "UNet2DModel":
+    """A freshly initialised stock UNet2DModel for `preset` (a name or a preset dict), seeded."""
+    import torch
+    from diffusers import UNet2DModel
+
+    spec = load_preset(preset) if isinstance(preset, str) else preset
+    f = int(spec["pixel_shuffle"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return UNet2DModel(in_channels=3 * f * f, out_channels=f * f, **spec["unet"])
+
+
+def pad_multiple(unet: "UNet2DModel", pixel_shuffle: int) -> int:
+    """Height and width must be multiples of this: the fold factor times one 2x per downsampling."""
+    return int(pixel_shuffle) * 2 ** (len(unet.config.block_out_channels) - 1)
+
+
+def translate_tensor(unet: "UNet2DModel", rgb: "torch.Tensor", *, pixel_shuffle: int, timestep: int = 0) -> "torch.Tensor":
+    """B x 3 x H x W RGB in [-1, 1] (H, W multiples of `pad_multiple`) -> B x 1 x H x W IR in [0, 1]."""
+    import torch
+    import torch.nn.functional as F
+
+    f = int(pixel_shuffle)
+    x = F.pixel_unshuffle(rgb, f) if f > 1 else rgb
+    t = torch.full((x.shape[0],), timestep, device=x.device, dtype=torch.long)
+    y = unet(x, t).sample
+    y = F.pixel_shuffle(y, f) if f > 1 else y
+    return (torch.tanh(y.float()) + 1) / 2
+
+
+def licence_for_sources(sources: list[str]) -> str:
+    """'non-commercial' when any training source is non-commercial (LLVIP), else 'research'."""
+    lowered = [s.lower() for s in sources]
+    if any(nc in s for s in lowered for nc in NON_COMMERCIAL_SOURCES):
+        return "non-commercial"
+    return "research"
+
+
+def read_translator_config(folder: str | Path) -> dict[str, Any]:
+    """The translator_config.json of a translator folder (empty dict if absent)."""
+    path = Path(folder) / TRANSLATOR_CONFIG_NAME
+    return json.loads(path.read_text()) if path.is_file() else {}

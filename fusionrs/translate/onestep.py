@@ -1,0 +1,68 @@
+"""`fusionrs:DIR` in the dataset builder: a trained one-step translator behind the `Translator` protocol.
+
+Runs on the shared core: device/dtype from `select_device`/`select_dtype`, the loaded pipeline kept in
+`default_cache`, same-size images batched, any input mode/size (padded to the UNet stride and
+cropped back; images above `tile_size` tiled and feathered). Output is the size of the input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+__all__ = ["OneStepTranslator", "load_pipeline"]
+
+
+def load_pipeline(folder: str | Path, device: str | None = None, dtype: str | None = None):
+    """The RGBToIRPipeline of `folder` on the policy device/dtype, cached across calls."""
+    from fusionrs.core import default_cache, select_device, select_dtype
+
+    dev = select_device(device)
+    dt = select_dtype(dev, dtype)
+    key = ("rgb-to-ir", str(Path(folder).resolve()), str(dev), str(dt))
+
+    def _load():
+        from fusionrs.pipelines.rgb_to_ir import RGBToIRPipeline
+
+        pipe = RGBToIRPipeline.from_pretrained(str(folder), dtype=dt)
+        pipe.unet.eval()
+        return pipe.to(dev)
+
+    return default_cache.get(key, _load)
+
+
+class OneStepTranslator:
+    """A trained `fusionrs` translator folder as a builder `Translator` (per-image deterministic)."""
+
+    name = "fusionrs"
+
+    def __init__(self, folder: str | Path, *, batch_size: int = 8, tile_size: int = 1024, device: str | None = None,
+                 dtype: str | None = None):
+        from fusionrs.translate.model import read_translator_config
+
+        self.folder = Path(folder)
+        if not (self.folder / "model_index.json").is_file():
+            raise FileNotFoundError(f"{self.folder}: not a translator folder (no model_index.json)")
+        self.batch_size = batch_size
+        self.tile_size = tile_size
+        self._device, self._dtype = device, dtype
+        config = read_translator_config(self.folder)
+        self.params: dict[str, Any] = {
+            "model": self.folder.name,
+            "preset": config.get("preset"),
+            "licence": config.get("licence"),
+            "training_data": config.get("training_data"),
+            "tile_size": tile_size,
+        }
+
+    @property
+    def pipeline(self):
+        return load_pipeline(self.folder, self._device, self._dtype)
+
+    def translate(self, images: Sequence[Image.Image]) -> list[Image.Image]:
+        if not images:
+            return []
+        return self.pipeline(list(images), tile_size=self.tile_size).images

@@ -1,0 +1,362 @@
+"""Training the one-step translator: paired L1 + SSIM + gradient losses, a conditional PatchGAN, and an
+optional unpaired domain term (real aerial thermal vs translations of aerial RGB).
+
+Reads top to bottom: config -> data -> models -> loop (sample, generator step, discriminator step,
+log, sample grid, checkpoint) -> save. Batches are drawn from a generator seeded by (seed, step,
+process), so a resumed run sees exactly the batches an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["TrainConfig", "PatchDiscriminator", "train", "save_translator"]
+
+
+@dataclass
+class TrainConfig:
+    out: str = "runs/translator"
+    preset: str = "base"
+    # data: pair folders (rgb/ + ir/); RoadScene folders drop the committed validation names
+    pairs: list[str] = field(default_factory=list)
+    world: int = 0  # procedural world pairs to generate (0: none)
+    world_size: int = 256
+    world_weight: float = 0.25  # share of each batch drawn from world pairs when both kinds exist
+    tune: int = 0  # RoadScene training pairs held back as a tuning slice (never trained on)
+    max_side: int = 640  # larger pairs (LLVIP) are downsized first
+    # unpaired domain adaptation: real thermal folder (hit_uav) + RGB folder of the target domain (rsicd_aid)
+    domain_thermal: str | None = None
+    domain_rgb: str | None = None
+    domain_images: int = 400
+    # optimisation
+    steps: int = 1000
+    batch_size: int = 8
+    crop: int = 160
+    lr: float = 1e-3
+    warmup: int = 50
+    weight_decay: float = 1e-4
+    # loss weights
+    l1: float = 1.0
+    ssim: float = 0.5
+    grad: float = 0.5
+    adv: float = 0.01
+    domain: float = 0.01
+    adv_start: float = 0.2  # fraction of steps before the adversarial terms switch on
+    # bookkeeping
+    seed: int = 0
+    log_every: int = 10
+    sample_every: int = 200
+    checkpoint_every: int = 200
+    resume: bool = False
+    mixed_precision: str = "no"  # "no", "bf16", "fp16" (accelerate)
+    threads: int | None = None
+    max_minutes: float | None = None  # stop early (and save) once this much wall time has passed
+    progress: bool = True
+
+
+class PatchDiscriminator:  # a factory returning a torch module, so this module imports without torch
+    """70x70-style PatchGAN without normalisation: `in_channels` -> one logit per patch."""
+
+    def __new__(cls, in_channels: int, width: int = 32, layers: int = 3):
+        import torch.nn as nn
+
+        mods: list[nn.Module] = [nn.Conv2d(in_channels, width, 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        ch = width
+        for i in range(1, layers):
+            mods += [nn.Conv2d(ch, ch * 2, 4, 2 if i < layers - 1 else 1, 1), nn.GroupNorm(8, ch * 2), nn.LeakyReLU(0.2, True)]
+            ch *= 2
+        mods += [nn.Conv2d(ch, 1, 4, 1, 1)]
+        return nn.Sequential(*mods)
+
+
+def _gradient_loss(pred, target):
+    dx = lambda t: t[..., :, 1:] - t[..., :, :-1]  # noqa: E731
+    dy = lambda t: t[..., 1:, :] - t[..., :-1, :]  # noqa: E731
+    return (dx(pred) - dx(target)).abs().mean() + (dy(pred) - dy(target)).abs().mean()
+
+
+def _lr_at(step: int, cfg: TrainConfig) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+
+
+def _load_data(cfg: TrainConfig) -> dict[str, Any]:
+    from fusionrs.translate.data import PairSet, load_pairs, load_unpaired, split_roadscene, world_pairs
+
+    real, tune, sources = PairSet(), PairSet(), []
+    for folder in cfg.pairs:
+        name = Path(folder).name.lower()
+        if name == "roadscene":
+            split = split_roadscene(folder, tune=cfg.tune, seed=cfg.seed)
+            real.pairs += load_pairs(folder, names=set(split["train"]), source=name).pairs
+            tune.pairs += load_pairs(folder, names=set(split["tune"]), source=name).pairs if split["tune"] else []
+        else:
+            real.pairs += load_pairs(folder, source=name, max_side=cfg.max_side).pairs
+        sources.append(name)
+    world = world_pairs(range(cfg.world), seed=cfg.seed + 1000, size=cfg.world_size) if cfg.world else PairSet()
+    if cfg.world:
+        sources.append("world")
+    if not real.pairs and not world.pairs:
+        raise ValueError("no training pairs: give --pairs folders and/or --world N")
+    pools = []
+    if real.pairs:
+        pools.append((real.pairs, 1.0 - (cfg.world_weight if world.pairs else 0.0)))
+    if world.pairs:
+        pools.append((world.pairs, cfg.world_weight if real.pairs else 1.0))
+    data: dict[str, Any] = {"pools": pools, "tune": tune, "sources": sources,
+                            "counts": {"real": len(real), "world": len(world), "tune": len(tune)}}
+    if cfg.domain_thermal and cfg.domain_rgb and cfg.domain > 0:
+        data["thermal"] = load_unpaired(cfg.domain_thermal, split="train", limit=cfg.domain_images, mode="L", seed=cfg.seed)
+        data["aerial_rgb"] = load_unpaired(cfg.domain_rgb, split="train", limit=cfg.domain_images, mode="RGB", seed=cfg.seed)
+        sources.append(Path(cfg.domain_thermal).name.lower() + " (unpaired)")
+        data["counts"].update(thermal=len(data["thermal"]), aerial_rgb=len(data["aerial_rgb"]))
+    return data
+
+
+def _to_tensor(batch: np.ndarray, device):
+    import torch
+
+    x = torch.from_numpy(np.array(batch)).to(device).float()
+    return x.permute(0, 3, 1, 2) / 127.5 - 1 if x.ndim == 4 else (x / 255)[:, None]
+
+
+def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str, sources: list[str],
+                    extra: dict[str, Any] | None = None) -> Path:
+    """Write a translator folder: pipeline (model_index.json + unet/) + translator_config.json."""
+    from fusionrs.pipelines.rgb_to_ir import RGBToIRPipeline
+    from fusionrs.translate.model import INPUT_NORMALISATION, OUTPUT_RULE, TRANSLATOR_CONFIG_NAME, licence_for_sources
+
+    folder = Path(folder)
+    RGBToIRPipeline(unet=unet, pixel_shuffle=pixel_shuffle, timestep=0).save_pretrained(folder, safe_serialization=True)
+    licence = licence_for_sources(sources)
+    config = {
+        "format": "fusionrs-translator/1",
+        "preset": preset,
+        "pixel_shuffle": pixel_shuffle,
+        "timestep": 0,
+        "input_normalisation": INPUT_NORMALISATION,
+        "output": OUTPUT_RULE,
+        "training_data": sources,
+        "licence": licence,
+        "commercial_use": licence != "non-commercial",
+        "load": "RGBToIRPipeline.from_pretrained(folder) after `import fusionrs`; "
+                "UNet2DModel.from_pretrained(folder, subfolder='unet')",
+        **(extra or {}),
+    }
+    (folder / TRANSLATOR_CONFIG_NAME).write_text(json.dumps(config, indent=2) + "\n")
+    _write_card(folder, config)
+    return folder
+
+
+def _write_card(folder: Path, config: dict[str, Any]) -> None:
+    """README.md from model_cards/translator.md (skipped when the template is not shipped)."""
+    template = Path(__file__).resolve().parents[2] / "model_cards" / "translator.md"
+    try:
+        import jinja2
+    except ImportError:  # the card is a convenience; translator_config.json carries the licence
+        return
+    if not template.is_file():
+        return
+
+    (folder / "README.md").write_text(jinja2.Template(template.read_text()).render(config=config))
+
+
+def _save_checkpoint(path: Path, step: int, unet, disc, dom_disc, opt_g, opt_d) -> None:
+    import torch
+    from safetensors.torch import save_file
+
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    unet.save_pretrained(tmp / "unet", safe_serialization=True)
+    save_file(disc.state_dict(), str(tmp / "discriminator.safetensors"))
+    if dom_disc is not None:
+        save_file(dom_disc.state_dict(), str(tmp / "domain_discriminator.safetensors"))
+    torch.save({"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}, tmp / "optimizers.pt")
+    (tmp / "state.json").write_text(json.dumps({"step": step}) + "\n")
+    if path.exists():
+        import shutil
+
+        shutil.rmtree(path)
+    tmp.rename(path)
+
+
+def _latest_checkpoint(out: Path) -> Path | None:
+    ckpts = sorted((out / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
+    return ckpts[-1] if ckpts else None
+
+
+def _sample_grid(unet, pixel_shuffle: int, pairs, path: Path, device) -> None:
+    """RGB | target | prediction rows for a few fixed crops."""
+    import torch
+    from PIL import Image
+
+    from fusionrs.translate.model import translate_tensor
+
+    rows = []
+    for p in pairs:
+        h, w = p.rgb.shape[:2]
+        s = min(h, w, 192) // 32 * 32
+        rgb, ir = p.rgb[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s], p.ir[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+        with torch.no_grad():
+            pred = translate_tensor(unet, _to_tensor(rgb[None], device), pixel_shuffle=pixel_shuffle)[0, 0].cpu().numpy()
+        grey = lambda a: np.repeat(a[..., None], 3, axis=2)  # noqa: E731
+        rows.append(np.concatenate([rgb, grey(ir), grey((pred * 255).round().astype(np.uint8))], axis=1))
+    width = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, axis=0)).save(path)
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    """Train (or resume) a translator; returns a summary dict. The final model is saved to `out/final`."""
+    import torch
+    import torch.nn.functional as F
+    from accelerate import Accelerator
+    from safetensors.torch import load_file
+    from tqdm.auto import tqdm
+
+    from fusionrs.metrics.image_quality import ssim_torch
+    from fusionrs.translate.data import sample_crops
+    from fusionrs.translate.model import build_unet, load_preset, pad_multiple, translate_tensor
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    device = accelerator.device
+
+    # -- data
+    data = _load_data(cfg)
+    use_domain = "thermal" in data
+    preset = load_preset(cfg.preset)
+    f = int(preset["pixel_shuffle"])
+
+    # -- models and optimisers
+    unet = build_unet(preset, seed=cfg.seed)
+    if cfg.crop % pad_multiple(unet, f):
+        raise ValueError(f"crop {cfg.crop} must be a multiple of {pad_multiple(unet, f)} for preset {cfg.preset!r}")
+    torch.manual_seed(cfg.seed + 1)
+    disc = PatchDiscriminator(4)
+    dom_disc = PatchDiscriminator(1) if use_domain else None
+    d_params = list(disc.parameters()) + (list(dom_disc.parameters()) if dom_disc is not None else [])
+    opt_g = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, betas=(0.5, 0.99), weight_decay=cfg.weight_decay)
+    opt_d = torch.optim.AdamW(d_params, lr=cfg.lr, betas=(0.5, 0.99), weight_decay=cfg.weight_decay)
+
+    start = 0
+    ckpt = _latest_checkpoint(out) if cfg.resume else None
+    if ckpt is not None:
+        from diffusers import UNet2DModel
+
+        unet.load_state_dict(UNet2DModel.from_pretrained(ckpt / "unet").state_dict())
+        disc.load_state_dict(load_file(str(ckpt / "discriminator.safetensors")))
+        if dom_disc is not None and (ckpt / "domain_discriminator.safetensors").is_file():
+            dom_disc.load_state_dict(load_file(str(ckpt / "domain_discriminator.safetensors")))
+        states = torch.load(ckpt / "optimizers.pt", weights_only=True)
+        opt_g.load_state_dict(states["generator"])
+        opt_d.load_state_dict(states["discriminator"])
+        start = json.loads((ckpt / "state.json").read_text())["step"]
+        accelerator.print(f"resumed from {ckpt} at step {start}")
+
+    models = [unet, disc] + ([dom_disc] if dom_disc is not None else [])
+    prepared = accelerator.prepare(*models, opt_g, opt_d)
+    unet, disc = prepared[0], prepared[1]
+    dom_disc = prepared[2] if dom_disc is not None else None
+    opt_g, opt_d = prepared[-2], prepared[-1]
+    raw_unet = accelerator.unwrap_model(unet)
+
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.json").write_text(json.dumps({**asdict(cfg), "data_counts": data["counts"],
+                                                           "sources": data["sources"]}, indent=2) + "\n")
+    log_path = out / "log.jsonl"
+    grid_pairs = (data["tune"].pairs or data["pools"][0][0])[:4]
+    adv_from = int(cfg.adv_start * cfg.steps)
+    t0 = time.perf_counter()
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, disable=not (cfg.progress and accelerator.is_main_process),
+               desc="train translator")
+
+    for step in bar:
+        rng = np.random.default_rng([cfg.seed, step, accelerator.process_index])
+        batch = sample_crops(data["pools"], cfg.batch_size, cfg.crop, rng)
+        rgb, ir = _to_tensor(batch["rgb"], device), _to_tensor(batch["ir"], device)
+        if use_domain:
+            aerial = _to_tensor(sample_crops([(data["aerial_rgb"], 1.0)], cfg.batch_size // 2, cfg.crop, rng)["image"], device)
+            thermal = _to_tensor(sample_crops([(data["thermal"], 1.0)], cfg.batch_size // 2, cfg.crop, rng)["image"], device)
+        for group in opt_g.param_groups + opt_d.param_groups:
+            group["lr"] = _lr_at(step, cfg)
+        adversarial = step >= adv_from
+
+        # generator step
+        with accelerator.autocast():
+            pred = translate_tensor(unet, rgb, pixel_shuffle=f)
+            l1 = (pred - ir).abs().mean()
+            ssim_l = 1 - ssim_torch(pred.float(), ir).mean()
+            grad_l = _gradient_loss(pred, ir)
+            loss = cfg.l1 * l1 + cfg.ssim * ssim_l + cfg.grad * grad_l
+            adv_l = dom_l = torch.zeros((), device=device)
+            if adversarial and cfg.adv > 0:
+                adv_l = ((disc(torch.cat([rgb, pred * 2 - 1], 1)) - 1) ** 2).mean()
+                loss = loss + cfg.adv * adv_l
+            if adversarial and use_domain:
+                pred_aerial = translate_tensor(unet, aerial, pixel_shuffle=f)
+                dom_l = ((dom_disc(pred_aerial * 2 - 1) - 1) ** 2).mean()
+                loss = loss + cfg.domain * dom_l
+        opt_g.zero_grad(set_to_none=True)
+        accelerator.backward(loss)
+        opt_g.step()
+
+        # discriminator step (LSGAN)
+        d_l = torch.zeros((), device=device)
+        if adversarial and (cfg.adv > 0 or use_domain):
+            with accelerator.autocast():
+                if cfg.adv > 0:
+                    real = disc(torch.cat([rgb, ir * 2 - 1], 1))
+                    fake = disc(torch.cat([rgb, pred.detach() * 2 - 1], 1))
+                    d_l = d_l + ((real - 1) ** 2).mean() + (fake**2).mean()
+                if use_domain:
+                    d_l = d_l + ((dom_disc(thermal * 2 - 1) - 1) ** 2).mean() + (dom_disc(pred_aerial.detach() * 2 - 1) ** 2).mean()
+            opt_d.zero_grad(set_to_none=True)
+            accelerator.backward(d_l)
+            opt_d.step()
+
+        record = {"step": step + 1, "loss": loss.item(), "l1": l1.item(), "ssim": 1 - ssim_l.item(), "grad": grad_l.item(),
+                  "adv": adv_l.item(), "domain": dom_l.item(), "disc": d_l.item(), "lr": _lr_at(step, cfg),
+                  "seconds": round(time.perf_counter() - t0, 2)}
+        history.append(record)
+        if accelerator.is_main_process:
+            if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
+                with log_path.open("a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                bar.set_postfix(l1=f"{record['l1']:.4f}", ssim=f"{record['ssim']:.3f}")
+            if cfg.sample_every and (step + 1) % cfg.sample_every == 0:
+                _sample_grid(raw_unet, f, grid_pairs, out / "samples" / f"step_{step + 1:06d}.png", device)
+            if cfg.checkpoint_every and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
+                _save_checkpoint(out / "checkpoints" / f"step_{step + 1:06d}", step + 1, raw_unet, accelerator.unwrap_model(disc),
+                                 accelerator.unwrap_model(dom_disc) if dom_disc is not None else None, opt_g, opt_d)
+        accelerator.wait_for_everyone()
+        if cfg.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.max_minutes:
+            accelerator.print(f"time budget of {cfg.max_minutes} min reached at step {step + 1}; `--resume` continues")
+            if accelerator.is_main_process and cfg.checkpoint_every:
+                _save_checkpoint(out / "checkpoints" / f"step_{step + 1:06d}", step + 1, raw_unet, accelerator.unwrap_model(disc),
+                                 accelerator.unwrap_model(dom_disc) if dom_disc is not None else None, opt_g, opt_d)
+            break
+
+    summary: dict[str, Any] = {"steps": history[-1]["step"] if history else start, "resumed_from": start, "seconds": round(time.perf_counter() - t0, 1),
+                               "data_counts": data["counts"], "sources": data["sources"], "history": history}
+    if accelerator.is_main_process:
+        folder = save_translator(out / "final", raw_unet, pixel_shuffle=f, preset=cfg.preset, sources=data["sources"],
+                                 extra={"training": {k: v for k, v in asdict(cfg).items() if k not in ("progress",)},
+                                        "data_counts": data["counts"],
+                                        "train_seconds_this_run": summary["seconds"]})
+        summary["model"] = str(folder)
+    return summary

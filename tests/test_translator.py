@@ -133,3 +133,12 @@ def test_build_cli_with_fusionrs_translator(tiny_folder, tmp_path):
     ds = datasets.load_dataset(str(out))
     row = next(iter(ds[next(iter(ds))]))
     assert row["ir"].mode == "L" and row["ir"].size == row["rgb"].size
+
+
+def test_world_pairs_can_fix_the_hour():
+    from fusionrs.translate.data import world_pairs
+
+    day = world_pairs(range(2), seed=4, size=64, time_of_day=13.0).pairs
+    night = world_pairs(range(2), seed=4, size=64, time_of_day=23.0).pairs
+    assert all(np.array_equal(a.rgb, b.rgb) for a, b in zip(day, night)), "RGB is the same daytime view"
+    assert any(not np.array_equal(a.ir, b.ir) for a, b in zip(day, night)), "the IR follows the hour"

@@ -124,13 +124,17 @@ def split_roadscene(folder: str | Path, *, tune: int = 0, seed: int = 0) -> dict
     return {"train": sorted(shuffled[tune:]), "tune": sorted(shuffled[:tune]), "validation": sorted(val & set(all_names))}
 
 
-def world_pairs(indices: range | list[int], *, seed: int = 0, size: int = 256) -> PairSet:
-    """Procedural world scenes as pairs (with their material maps, for same-colour scoring)."""
+def world_pairs(indices: range | list[int], *, seed: int = 0, size: int = 256,
+                time_of_day: float | None = None) -> PairSet:
+    """Procedural world scenes as pairs (with their material maps, for same-colour scoring).
+
+    World RGB is always a daytime view, so only a fixed `time_of_day` (e.g. 13.0) makes IR a
+    function of the RGB scene; None keeps the world's random hour per scene."""
     from fusionrs.synth import generate_scene
 
     pairs = []
     for i in indices:
-        s = generate_scene(i, seed=seed, size=size)
+        s = generate_scene(i, seed=seed, size=size, time_of_day=time_of_day)
         pairs.append(Pair(f"world_{seed}_{i}", s.rgb, s.ir, "world", s.materials))
     return PairSet(pairs)
 

@@ -28,6 +28,7 @@ class TrainConfig:
     pairs: list[str] = field(default_factory=list)
     world: int = 0  # procedural world pairs to generate (0: none)
     world_size: int = 256
+    world_time_of_day: float | None = None  # a fixed hour makes world IR learnable from daytime RGB
     world_weight: float = 0.25  # share of each batch drawn from world pairs when both kinds exist
     tune: int = 0  # RoadScene training pairs held back as a tuning slice (never trained on)
     max_side: int = 640  # larger pairs (LLVIP) are downsized first
@@ -102,7 +103,8 @@ def _load_data(cfg: TrainConfig) -> dict[str, Any]:
         else:
             real.pairs += load_pairs(folder, source=name, max_side=cfg.max_side).pairs
         sources.append(name)
-    world = world_pairs(range(cfg.world), seed=cfg.seed + 1000, size=cfg.world_size) if cfg.world else PairSet()
+    world = world_pairs(range(cfg.world), seed=cfg.seed + 1000, size=cfg.world_size,
+                        time_of_day=cfg.world_time_of_day) if cfg.world else PairSet()
     if cfg.world:
         sources.append("world")
     if not real.pairs and not world.pairs:

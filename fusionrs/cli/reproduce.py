@@ -1,0 +1,16 @@
+"""`fusionrs ... reproduce`: placeholder until its issue lands (replaced by the real module)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("reproduce", help="run the end-to-end reproduction (not yet available)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fusionrs.errors import FusionRSError
+
+    raise FusionRSError("'reproduce' is not implemented yet")

@@ -1,0 +1,16 @@
+"""`fusionrs ... clip`: placeholder until its issue lands (replaced by the real module)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("clip", help="train a dual-modal CLIP model (not yet available)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from fusionrs.errors import FusionRSError
+
+    raise FusionRSError("'clip' is not implemented yet")

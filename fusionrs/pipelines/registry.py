@@ -1,0 +1,75 @@
+"""Registers fusionrs' transformers pipelines the moment `transformers.pipelines` is imported.
+
+`import fusionrs` must stay free of torch (the CLI's `--help` is timed), yet
+`transformers.pipeline("rgb-ir-captioning", ...)` must work right after it. So instead of importing
+transformers eagerly, a one-shot import hook registers our tasks when transformers loads its
+pipelines module (or at once, if it is already loaded).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+import warnings
+
+__all__ = ["PIPELINE_TASKS", "install_pipeline_hook", "register_pipelines"]
+
+# task -> (module, pipeline class, transformers auto-model class name, task type)
+# One line per task; the modules import transformers at module level, which is fine: they load only here.
+PIPELINE_TASKS: dict[str, tuple[str, str, str, str]] = {
+}
+
+_TARGET = "transformers.pipelines"
+
+
+def register_pipelines() -> None:
+    """Register every task of PIPELINE_TASKS with transformers' PIPELINE_REGISTRY (idempotent)."""
+    import transformers
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    for task, (module_name, class_name, auto_class, task_type) in PIPELINE_TASKS.items():
+        if task in PIPELINE_REGISTRY.supported_tasks:
+            continue
+        try:
+            pipeline_class = getattr(importlib.import_module(module_name), class_name)
+        except Exception as exc:  # a broken task must never break `import transformers`
+            warnings.warn(f"fusionrs: pipeline task {task!r} not registered: {exc}", stacklevel=2)
+            continue
+        PIPELINE_REGISTRY.register_pipeline(
+            task, pipeline_class=pipeline_class, pt_model=getattr(transformers, auto_class), type=task_type
+        )
+
+
+class _Loader(importlib.abc.Loader):
+    """Runs the real loader, then registers our tasks."""
+
+    def __init__(self, inner: importlib.abc.Loader) -> None:
+        self.inner = inner
+
+    def create_module(self, spec):
+        return self.inner.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self.inner.exec_module(module)
+        register_pipelines()
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path, target=None):
+        if fullname != _TARGET:
+            return None
+        sys.meta_path.remove(self)  # one shot; also keeps find_spec below from recursing here
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _Loader(spec.loader)
+        return spec
+
+
+def install_pipeline_hook() -> None:
+    """Make our tasks available to `transformers.pipeline` without importing transformers now."""
+    if _TARGET in sys.modules:
+        register_pipelines()
+    elif not any(isinstance(finder, _Finder) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _Finder())

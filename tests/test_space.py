@@ -1,0 +1,335 @@
+"""The Space: the real app served by `fusionrs space` in a subprocess on 127.0.0.1, driven with gradio_client.
+
+Every named endpoint is called (translate, caption, classify, search, browse) with a tiny seeded translator,
+a tiny CLIP model and a tiny world dataset built here; uploads over the limits come back as friendly errors.
+The same running server is shared with tests/test_space_browser.py (`shared_space`).
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, PngImagePlugin
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MAX_MEGAPIXELS = 0.1  # small limits so "too large" files stay small in the test
+MAX_UPLOAD_MB = 0.5
+ENDPOINTS = ("/translate", "/caption", "/classify", "/search", "/browse")
+START_TIMEOUT_S = 180
+
+
+@dataclass
+class SpaceServer:
+    url: str
+    process: subprocess.Popen
+    root: Path
+    translator: str  # the spec the Space runs
+    clip: Path
+    data: Path
+    rgb: Path  # a 128 px world scene (RGB PNG)
+    ir: Path  # its IR (L PNG)
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _build_assets(root: Path) -> dict[str, Path]:
+    """Tiny, seeded: a world dataset (train 10 / test 4 at 64 px), a random tiny translator and CLIP."""
+    import torch
+
+    torch.set_num_threads(1)
+    from fusionrs.clip.compose import build_clip, save_clip
+    from fusionrs.data.loading import write_world_folder
+    from fusionrs.synth import generate_scene
+    from fusionrs.translate.model import build_unet, load_preset
+    from fusionrs.translate.train import save_translator
+
+    data = root / "data"
+    write_world_folder(data, sizes={"train": 10, "test": 4}, image_size=64, seed=0, progress=False)
+    translator = root / "translator"
+    save_translator(translator, build_unet("tiny", seed=3), pixel_shuffle=load_preset("tiny")["pixel_shuffle"],
+                    preset="tiny", sources=["world"])
+    clip = root / "clip"
+    model, processor = build_clip("tiny", seed=0)
+    save_clip(clip, model, processor, {"init": "tiny", "note": "random weights, test only"})
+    scene = generate_scene(5, seed=3, size=128)  # a river scene
+    rgb, ir = root / "scene_rgb.png", root / "scene_ir.png"
+    Image.fromarray(scene.rgb).save(rgb)
+    Image.fromarray(scene.ir).save(ir)
+    # FUSIONRS_SPACE_TEST_TRANSLATOR swaps in a trained translator, e.g. for the docs screenshot.
+    spec = os.environ.get("FUSIONRS_SPACE_TEST_TRANSLATOR") or f"fusionrs:{translator}"
+    return {"data": data, "translator": spec, "clip": clip, "rgb": rgb, "ir": ir}
+
+
+def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"`fusionrs space` exited with {process.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(url + "gradio_api/info", timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"`fusionrs space` did not answer within {START_TIMEOUT_S} s:\n{log.read_text()[-4000:]}")
+
+
+@functools.cache
+def shared_space() -> SpaceServer:
+    """Start the Space once per test session (both Space test files share it); stopped at exit."""
+    root = Path(tempfile.mkdtemp(prefix="fusionrs-space-"))
+    assets = _build_assets(root)
+    port = _free_port()
+    log = root / "server.log"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
+           "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost"}
+    command = [sys.executable, "-m", "fusionrs.cli.main", "space", "--host", "127.0.0.1", "--port", str(port),
+               "--translator", assets["translator"], "--clip", str(assets["clip"]),
+               "--data", str(assets["data"]), "--max-megapixels", str(MAX_MEGAPIXELS),
+               "--max-upload-mb", str(MAX_UPLOAD_MB), "--share", "no"]
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def stop():
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(root, ignore_errors=True)
+
+    atexit.register(stop)
+    url = f"http://127.0.0.1:{port}/"
+    _wait_until_up(url, process, log)
+    return SpaceServer(url=url, process=process, root=root, log=log, **assets)
+
+
+@pytest.fixture(scope="module")
+def space() -> SpaceServer:
+    return shared_space()
+
+
+@pytest.fixture(scope="module")
+def client(space):
+    from gradio_client import Client
+
+    return Client(space.url, verbose=False, download_files=str(space.root / "downloads"))
+
+
+def _predict(client, *args, api_name):
+    return client.predict(*args, api_name=api_name)
+
+
+def _app_error(client, *args, api_name) -> str:
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as info:
+        client.predict(*args, api_name=api_name)
+    return str(info.value)
+
+
+# ------------------------------------------------------------------------------------------- endpoints
+
+
+def test_every_event_is_a_named_endpoint(client):
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert set(ENDPOINTS) <= set(named)
+
+
+def test_translate_returns_the_translators_ir(client, space):
+    from gradio_client import handle_file
+
+    from fusionrs.translate.base import get_translator
+
+    rgb_out, ir_out, slider, info = _predict(client, handle_file(str(space.rgb)), api_name="/translate")
+    rgb_in = Image.open(space.rgb).convert("RGB")
+    expected = get_translator(space.translator).translate([rgb_in])[0]
+    ir = Image.open(ir_out)
+    assert ir.size == rgb_in.size
+    assert np.array_equal(np.asarray(ir.convert("L")), np.asarray(expected))  # PNG: lossless, same model
+    assert np.array_equal(np.asarray(Image.open(rgb_out).convert("RGB")), np.asarray(rgb_in))
+    assert len(slider) == 2 and all(Path(p).is_file() for p in slider)
+    assert "fusionrs translator" in info and space.translator in info
+
+
+def test_caption_without_vlm_says_which_model_wrote_what(client, space):
+    from gradio_client import handle_file
+
+    import datasets
+
+    caption, ir_caption, ir_used, info = _predict(client, handle_file(str(space.rgb)), None, "RGB + IR", "",
+                                                  api_name="/caption")
+    splits = datasets.load_dataset(str(space.data)).values()
+    all_captions = {c for split in splits for caps in split["captions"] for c in caps}
+    assert caption in all_captions  # copied from the nearest gallery scene
+    assert ir_caption.startswith("In this infrared-style image")
+    assert "nearest gallery scene" in info and "grounded captioner" in info and "translated" in info
+    assert Image.open(ir_used).size == (128, 128)
+
+    mine = "A river crosses farmland with a road along it."
+    caption, ir_caption, _, info = _predict(client, handle_file(str(space.rgb)), handle_file(str(space.ir)),
+                                            "RGB + IR", mine, api_name="/caption")
+    assert caption == mine
+    assert "river" in ir_caption and "your IR upload" in info and "your caption" in info
+
+
+def test_classify_scores_the_given_labels(client, space):
+    from gradio_client import handle_file
+
+    labels, info = _predict(client, handle_file(str(space.rgb)), "RGB", "river, forest, airport", api_name="/classify")
+    scores = {c["label"]: c["confidence"] for c in labels["confidences"]}
+    assert set(scores) == {"river", "forest", "airport"}
+    assert abs(sum(scores.values()) - 1) < 1e-4 and labels["label"] in scores
+    assert "templates" in info
+
+    labels, info = _predict(client, handle_file(str(space.ir)), "IR", "", api_name="/classify")
+    assert len(labels["confidences"]) >= 2 and "as IR" in info  # default labels: the dataset's classes
+
+
+def test_search_ranks_the_gallery(client, space):
+    gallery, info = _predict(client, "a river crossing farmland", "IR", 3, api_name="/search")
+    assert len(gallery) == 3
+    assert all(Path(item["image"]).is_file() and item["caption"].startswith("world-") for item in gallery)
+    assert "14 gallery IR images" in info
+    message = _app_error(client, "  ", "RGB", 3, api_name="/search")
+    assert "type a description" in message
+
+
+def test_browse_pages_through_a_split(client):
+    html, rows, info, page = _predict(client, "train", 2, api_name="/browse")
+    assert page == 2 and len(rows) == 2 and "rows 9-10 of 10" in info  # page size 8
+    assert html.count("<img") == 4 and "IR-aware captions" in html
+    _, rows, _, page = _predict(client, "test", 99, api_name="/browse")
+    assert page == 1 and len(rows) == 4 and {r["split"] for r in rows} == {"test"}
+    assert "not in the list of choices" in _app_error(client, "nope", 1, api_name="/browse")
+
+
+# ------------------------------------------------------------------------------------------- validation
+
+
+def test_oversized_uploads_are_rejected_with_a_friendly_message(client, space):
+    from gradio_client import handle_file
+
+    big = space.root / "big.png"
+    Image.new("RGB", (400, 300), (40, 120, 60)).save(big)  # 0.12 MP > 0.1 MP
+    message = _app_error(client, handle_file(str(big)), api_name="/translate")
+    assert "too large: 400x300 = 120,000 pixels" in message and "0.1 megapixels" in message
+    assert "Traceback" not in message
+
+    heavy = space.root / "heavy.png"  # few pixels, many bytes (a 0.7 MB text chunk)
+    meta = PngImagePlugin.PngInfo()
+    meta.add_text("padding", "x" * 700_000)
+    Image.new("RGB", (32, 32)).save(heavy, pnginfo=meta)
+    message = _app_error(client, handle_file(str(heavy)), None, "RGB only", "", api_name="/caption")
+    assert "file is too large" in message and "0.5 MB" in message
+
+    text = space.root / "notes.png"
+    text.write_text("not an image at all")
+    message = _app_error(client, handle_file(str(text)), "RGB", "a, b", api_name="/classify")
+    assert "not an image this Space can read" in message
+
+
+def test_missing_upload_is_a_friendly_error(client):
+    assert "Please upload the RGB image first" in _app_error(client, None, api_name="/translate")
+
+
+# ------------------------------------------------------------------------------------------- in-process
+
+
+def test_config_from_env_and_overrides(tmp_path):
+    from fusionrs.space.config import LINEAR_WORLD, SpaceConfig, SpaceConfigError, default_translator_spec
+
+    env = {"FUSIONRS_SPACE_CLIP": "/models/clip", "FUSIONRS_SPACE_MAX_MEGAPIXELS": "2.5", "FUSIONRS_SPACE_VLM": " "}
+    config = SpaceConfig.from_env(env, clip=None, data="/d")
+    assert (config.clip, config.vlm, config.data, config.max_pixels) == ("/models/clip", None, "/d", 2_500_000)
+    with pytest.raises(SpaceConfigError, match="FUSIONRS_SPACE_PAGE_SIZE"):
+        SpaceConfig.from_env({"FUSIONRS_SPACE_PAGE_SIZE": "many"})
+    with pytest.raises(SpaceConfigError, match="max_megapixels"):
+        SpaceConfig(max_megapixels=0)
+    spec = default_translator_spec()
+    assert spec == LINEAR_WORLD or (spec.startswith("fusionrs:") and Path(spec[9:], "model_index.json").is_file())
+
+
+def test_unconfigured_clip_tab_says_how_to_configure(space):
+    from fusionrs.space.config import SpaceConfig
+    from fusionrs.space.models import NotConfiguredError, SpaceModels
+
+    models = SpaceModels(SpaceConfig(translator="grayscale", data=str(space.data)))
+    with pytest.raises(NotConfiguredError, match="--clip DIR"):
+        models.classify(Image.open(space.rgb), "RGB", ["a", "b"])
+    assert "not configured" in models.status()["clip"]
+    assert "grayscale" in models.translator_description()
+
+
+def test_space_help_does_not_import_gradio():
+    code = ("import sys; from fusionrs.cli.main import build_parser; build_parser(); "
+            "print('gradio' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT)
+    assert out.stdout.split() == ["False", "False"]
+    bad = subprocess.run([sys.executable, "-m", "fusionrs.cli.main", "space", "--share", "maybe"],
+                         capture_output=True, text=True, cwd=REPO_ROOT)
+    assert bad.returncode == 2 and "expected yes or no" in bad.stderr
+
+
+def test_space_card_metadata_is_valid():
+    from fusionrs.hub.cards import validate_card
+
+    text = (REPO_ROOT / "spaces" / "fusionrs" / "README.md").read_text()
+    assert validate_card(text, "space") == []
+    assert 'sdk_version: "6.31.0"' in text and "app_file: app.py" in text
+
+
+def test_linear_world_fallback_is_fitted_once_and_stated(space):
+    from fusionrs.data.loading import cache_dir
+    from fusionrs.space.config import LINEAR_WORLD, SpaceConfig
+    from fusionrs.space.models import SpaceModels
+
+    models = SpaceModels(SpaceConfig(translator=LINEAR_WORLD, data=str(space.data)))
+    answer = models.translate(Image.new("RGB", (50, 40), (30, 120, 40)))
+    assert answer.value.mode == "L" and answer.value.size == (50, 40)
+    assert answer.source.startswith("**Baseline** linear colour fit")
+    assert len(list((cache_dir() / "space").glob("linear-world*.json"))) == 1
+
+
+def test_caption_with_a_vlm_goes_through_the_registered_pipeline(space, tmp_path):
+    from tests.test_vlm import make_tiny_llava  # the VLM tests' tiny seeded LLaVA (hidden 32, 2 layers)
+
+    from fusionrs.space.config import SpaceConfig
+    from fusionrs.space.models import SpaceModels
+    from fusionrs.vlm.compose import write_vlm_config
+
+    model, processor = make_tiny_llava()
+    folder = tmp_path / "vlm"
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    write_vlm_config(folder, translator="grayscale", mode="rgb+ir")
+    models = SpaceModels(SpaceConfig(translator=space.translator, vlm=str(folder), data=str(space.data)))
+    rgb = Image.open(space.rgb)
+
+    answer = models.caption(rgb, use_ir=True)
+    assert isinstance(answer.value["caption"], str) and answer.value["caption"]  # random weights: any text
+    assert isinstance(answer.value["ir_aware_caption"], str) and answer.value["ir_aware_caption"]
+    assert answer.value["ir"].size == rgb.size  # the Space's own translator made the IR the model saw
+    assert answer.source.startswith(f"Both captions: VLM `{folder}` (RGB + IR; IR translated")
+
+    answer = models.caption(rgb, Image.new("L", rgb.size, 90), use_ir=False)
+    assert answer.value["ir"] is None and "(RGB only)" in answer.source

@@ -8,7 +8,6 @@ write never leaves a folder that looks complete.
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import shutil
 import tempfile
@@ -21,7 +20,7 @@ from typing import Any, Literal
 import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
-from huggingface_hub import DatasetCard, DatasetCardData
+from huggingface_hub import DatasetCardData
 from tqdm.auto import tqdm
 
 import fusionrs
@@ -244,19 +243,15 @@ def _render_card(
     info = datasets.DatasetInfo(features=FEATURES, splits=splits, download_size=report.download_bytes,
                                 dataset_size=sum(report.split_bytes.values()))
     datasets.info.DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
-    template = importlib.resources.files("fusionrs.model_cards").joinpath("dataset.md").read_text()
-    card = DatasetCard.from_template(
+    from fusionrs.hub.cards import render_dataset_card
+
+    return render_dataset_card(
         card_data,
-        template_str=template,
         pretty_name=pretty_name,
-        description=description or "An RGB / infrared-style / caption dataset built with fusionrs.",
+        description=description,
         repo_hint=str(report.out_dir.name),
-        first_split=sorted(report.split_counts)[0],
-        split_counts=dict(sorted(report.split_counts.items())),
+        split_counts=report.split_counts,
         sources=[{"name": n, "rows": c, "rights": rights.get(n) or "not stated"} for n, c in sorted(report.source_counts.items())],
-        generation_json=json.dumps(generation, indent=2, sort_keys=True),
+        generation=generation,
         skipped=report.skipped,
-        fusionrs_version=fusionrs.__version__,
-        schema_version=SCHEMA_VERSION,
     )
-    return str(card)

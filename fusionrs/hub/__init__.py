@@ -1,3 +1,12 @@
-"""Cards from model_cards/, push/pull and offline-aware resolution.
+"""Cards from model_cards/, push/pull and offline-aware resolution of hub repo ids.
 
-Empty until its issue lands; listed so the layout of DESIGN.md is visible from day one."""
+- `fusionrs.hub.cards`: render dataset / translator / CLIP / VLM cards, `model-index` from eval JSON,
+  licence inheritance from source rights, local validation of card metadata against the hub's rules;
+- `fusionrs.hub.push`: `push_folder(kind, folder, repo_id)` (check, card, create_repo + upload_folder);
+- `fusionrs.hub.resolve`: `resolve_repo` / `resolve_dataset_source` (folder or repo id -> local folder,
+  failing at once with a helpful message when offline and uncached).
+
+Submodules import huggingface_hub lazily where they can; import them directly.
+"""
+
+__all__ = ["cards", "push", "resolve"]

@@ -160,16 +160,10 @@ def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str
 
 
 def _write_card(folder: Path, config: dict[str, Any]) -> None:
-    """README.md from model_cards/translator.md (skipped when the template is not shipped)."""
-    template = Path(__file__).resolve().parents[2] / "model_cards" / "translator.md"
-    try:
-        import jinja2
-    except ImportError:  # the card is a convenience; translator_config.json carries the licence
-        return
-    if not template.is_file():
-        return
+    """README.md from model_cards/translator.md with full hub metadata (fusionrs.hub.cards)."""
+    from fusionrs.hub.cards import render_model_card
 
-    (folder / "README.md").write_text(jinja2.Template(template.read_text()).render(config=config))
+    (folder / "README.md").write_text(render_model_card("translator", folder))
 
 
 def _save_checkpoint(path: Path, step: int, unet, disc, dom_disc, opt_g, opt_d) -> None:

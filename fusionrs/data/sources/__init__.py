@@ -8,7 +8,7 @@
 | coco | ANNOTATIONS.json:IMAGE_DIR | COCO captions format |
 | folder | folder of <class>/<image> | no captions |
 | table | TABLE.(csv,jsonl,parquet)[:IMAGE_DIR] | image + caption columns |
-| hf | a datasets folder | image + caption columns |
+| hf | a datasets folder or a hub dataset repo id (org/name) | image + caption columns |
 | thermal | folder of real IR images (+ *.jsonl with boxes) | fills `ir`, never translated |
 | synth | N | procedural world scenes |
 
@@ -26,6 +26,7 @@ from fusionrs.data.sources.base import SourceItem, SourceSpecError, normalise_sp
 from fusionrs.data.sources.captions_json import iter_coco, iter_karpathy, iter_nwpu, iter_rsitmd
 from fusionrs.data.sources.files import iter_folder, iter_table, iter_thermal
 from fusionrs.data.sources.generated import iter_hf_folder, iter_synth
+from fusionrs.hub.resolve import looks_like_repo_id
 
 __all__ = ["KINDS", "DEFAULT_RIGHTS", "SourceItem", "SourceSpec", "SourceSpecError", "iter_source", "parse_source",
            "normalise_split"]
@@ -68,6 +69,8 @@ def parse_source(spec: str, rights: str | None = None) -> SourceSpec:
     if kind == "synth":
         if not path.isdigit() or int(path) < 1:
             raise SourceSpecError(f"source {spec!r}: synth needs a positive scene count, e.g. synth:200")
+    elif kind == "hf" and looks_like_repo_id(path):
+        pass  # a hub dataset repo: resolved (downloaded, or found in the cache offline) when iterated
     elif not Path(path).exists():
         raise SourceSpecError(f"source {spec!r}: {path} does not exist")
     if kind == "coco" and extra is None:
@@ -75,6 +78,8 @@ def parse_source(spec: str, rights: str | None = None) -> SourceSpec:
     if name is None:
         generic = kind in ("coco", "folder", "table", "hf", "thermal")
         base = Path(path).parent if Path(path).is_file() else Path(path)
+        if kind == "hf" and looks_like_repo_id(path):
+            base = Path(path.replace("/", "__"))
         name = re.sub(r"\W", "_", base.resolve().name.lower()) if generic else _DEFAULT_NAMES.get(kind, kind)
     return SourceSpec(name=name, kind=kind, path=path, extra=extra,
                       rights=rights or DEFAULT_RIGHTS.get(kind, _UNSTATED))

@@ -19,8 +19,10 @@ def iter_hf_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[S
     captions; images stay encoded until staging."""
     import datasets
 
-    if not folder.is_dir():
-        raise SourceSpecError(f"{folder}: no such folder (hub ids arrive with the hub issue; pass a local folder)")
+    from fusionrs.hub.resolve import resolve_dataset_source
+
+    # a hub repo id becomes its snapshot folder (offline and uncached: HubOfflineError, at once)
+    folder = resolve_dataset_source(folder) if not Path(folder).is_dir() else Path(folder)
     try:
         loaded = datasets.load_from_disk(str(folder))
     except FileNotFoundError:

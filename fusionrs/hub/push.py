@@ -1,0 +1,244 @@
+"""Publish a dataset, model or Space folder to the hub: check the folder, write its card, upload.
+
+Checks come first and are local, so a wrong folder or an invalid card fails before anything is
+created on the hub. Uploads go through `HfApi.create_repo(exist_ok=True)` + `upload_folder`, i.e.
+whatever endpoint `HF_ENDPOINT` names (the tests use a fake hub on 127.0.0.1).
+
+The card is written into the folder before the upload (so the local folder and the repo agree), except
+with `dry_run=True`, which only reports what would be uploaded and the rendered card.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fusionrs.errors import FusionRSError
+from fusionrs.hub.cards import check_card, refresh_dataset_card, render_model_card
+from fusionrs.hub.resolve import HubOfflineError, is_offline
+
+__all__ = ["FolderError", "PushReport", "PUSH_KINDS", "MODEL_KINDS", "detect_model_kind", "check_folder", "push_folder",
+           "files_to_upload", "describe"]
+
+PUSH_KINDS = ("dataset", "model", "space")
+MODEL_KINDS = ("translator", "clip", "vlm")
+# Never uploaded from a model/Space folder: training state (optimizer pickles, resumable checkpoints)
+# and pickled weights (DESIGN: safetensors only); plus what huggingface_hub itself skips (.git, caches).
+MODEL_IGNORE = ["checkpoints/**", "checkpoints", "samples/**", "logs/**", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.bin",
+                "optimizer*", "**/__pycache__/**", "**/.*", ".*"]
+DATASET_IGNORE = ["**/__pycache__/**", "**/.*", ".*", "*.tmp"]
+_CLIP_TYPES = ("clip", "vision-text-dual-encoder", "siglip", "siglip2", "chinese_clip", "altclip")
+
+
+class FolderError(FusionRSError):
+    """The folder is not a valid folder of the kind being pushed; the message names what is missing."""
+
+
+@dataclass
+class PushReport:
+    """What a push did (or, with dry_run, would do)."""
+
+    kind: str
+    model_kind: str | None
+    repo_id: str
+    repo_type: str
+    folder: Path
+    files: list[tuple[str, int]]
+    card: str
+    url: str | None = None
+    commit_url: str | None = None
+    dry_run: bool = False
+    ignored: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(size for _, size in self.files)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise FolderError(f"{path}: not readable JSON ({error})") from error
+
+
+def detect_model_kind(folder: str | Path) -> str:
+    """'translator' (diffusers RGBToIRPipeline folder), 'clip' (dual encoder) or 'vlm' (image-text-to-text)."""
+    folder = Path(folder)
+    if (folder / "translator_config.json").is_file() or (folder / "model_index.json").is_file():
+        return "translator"
+    if not (folder / "config.json").is_file():
+        raise FolderError(f"{folder}: not a model folder (no config.json, model_index.json or translator_config.json)")
+    config = _read_json(folder / "config.json")
+    model_type = str(config.get("model_type", ""))
+    if model_type in _CLIP_TYPES or (folder / "fusionrs_clip.json").is_file():
+        return "clip"
+    architectures = " ".join(config.get("architectures") or [])
+    if (folder / "fusionrs_vlm.json").is_file() or "text_config" in config and "vision_config" in config \
+            or "ForConditionalGeneration" in architectures or "ImageTextToText" in architectures:
+        return "vlm"
+    raise FolderError(f"{folder}: config.json model_type {model_type!r} is neither a CLIP-style dual encoder nor an "
+                      "image-text-to-text model; pass the model kind explicitly (translator, clip or vlm)")
+
+
+def _has_safetensors(folder: Path) -> bool:
+    return any(folder.glob("*.safetensors")) or (folder / "model.safetensors.index.json").is_file()
+
+
+def check_folder(kind: str, folder: str | Path, model_kind: str | None = None) -> str | None:
+    """Refuse folders that are not what `kind` promises; returns the model kind for models."""
+    folder = Path(folder)
+    if kind not in PUSH_KINDS:
+        raise FolderError(f"unknown push kind {kind!r}; one of {', '.join(PUSH_KINDS)}")
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: no such folder")
+    if kind == "dataset":
+        if not (folder / "README.md").is_file():
+            raise FolderError(f"{folder}: a dataset folder needs README.md (YAML configs + dataset_info); "
+                              "write it with `fusionrs build` / the dataset writer")
+        if not any(folder.glob("data/*.parquet")):
+            raise FolderError(f"{folder}: a dataset folder needs parquet shards in data/*.parquet")
+        return None
+    if kind == "space":
+        if not (folder / "app.py").is_file():
+            raise FolderError(f"{folder}: a Space folder needs app.py")
+        if not (folder / "README.md").is_file():
+            raise FolderError(f"{folder}: a Space folder needs README.md with the Space YAML (title, sdk, app_file)")
+        return None
+    model_kind = model_kind or detect_model_kind(folder)
+    if model_kind not in MODEL_KINDS:
+        raise FolderError(f"unknown model kind {model_kind!r}; one of {', '.join(MODEL_KINDS)}")
+    if model_kind == "translator":
+        if not (folder / "model_index.json").is_file():
+            raise FolderError(f"{folder}: a translator folder needs model_index.json (RGBToIRPipeline); "
+                              "save it with fusionrs.translate.train.save_translator")
+        unet = folder / "unet"
+        if not (unet / "config.json").is_file() or not any(unet.glob("*.safetensors")):
+            raise FolderError(f"{folder}: a translator folder needs unet/config.json and unet/*.safetensors")
+        return model_kind
+    if not (folder / "config.json").is_file():
+        raise FolderError(f"{folder}: a {model_kind} folder needs config.json (transformers save_pretrained)")
+    if not _has_safetensors(folder):
+        pickles = sorted(p.name for p in folder.glob("*.bin"))
+        hint = f" (found {', '.join(pickles)}: re-save with safe_serialization=True)" if pickles else ""
+        raise FolderError(f"{folder}: no *.safetensors weights{hint}")
+    return model_kind
+
+
+def files_to_upload(folder: str | Path, ignore_patterns: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
+    """(path in repo, size) of the files `upload_folder` would send, and the paths it would skip."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    folder = Path(folder)
+    paths = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    try:
+        from huggingface_hub.hf_api import DEFAULT_IGNORE_PATTERNS
+    except ImportError:  # pragma: no cover - older huggingface_hub
+        DEFAULT_IGNORE_PATTERNS = []
+    kept = list(filter_repo_objects(paths, ignore_patterns=list(ignore_patterns) + list(DEFAULT_IGNORE_PATTERNS)))
+    kept_set = set(kept)
+    return [(p, (folder / p).stat().st_size) for p in kept], [p for p in paths if p not in kept_set]
+
+
+def _space_sdk(card: str) -> str:
+    from fusionrs.hub.cards import _split_front_matter
+
+    meta, _ = _split_front_matter(card)
+    return str((meta or {}).get("sdk") or "gradio")
+
+
+def push_folder(
+    kind: str,
+    folder: str | Path,
+    repo_id: str,
+    *,
+    private: bool = False,
+    token: str | None = None,
+    dry_run: bool = False,
+    model_kind: str | None = None,
+    keep_card: bool = False,
+    card_options: Mapping[str, Any] | None = None,
+    commit_message: str | None = None,
+) -> PushReport:
+    """Check `folder`, write/refresh its card, create the repo (exist_ok) and upload the folder.
+
+    `kind`: dataset, model or space. `card_options` go to `render_model_card` (base_model, datasets,
+    eval_json, license, training_data). `keep_card=True` uploads the folder's own README.md (still
+    validated). Offline (`HF_HUB_OFFLINE=1`) a real push is refused at once; `dry_run` works offline.
+    """
+    folder = Path(folder)
+    if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
+        raise FusionRSError(f"--repo must be ORG/NAME, got {repo_id!r}")
+    model_kind = check_folder(kind, folder, model_kind)
+    repo_type = "model" if kind == "model" else kind
+
+    readme = folder / "README.md"
+    if kind == "dataset":
+        card = readme.read_text() if keep_card else refresh_dataset_card(folder, repo_id=repo_id)
+    elif kind == "space" or keep_card:
+        if not readme.is_file():
+            raise FolderError(f"{folder}: keep_card needs an existing README.md")
+        card = readme.read_text()
+    else:
+        card = render_model_card(model_kind, folder, repo_id=repo_id, **dict(card_options or {}))
+    check_card(card, repo_type, where=str(readme))
+
+    ignore = DATASET_IGNORE if kind == "dataset" else MODEL_IGNORE
+    files, ignored = files_to_upload(folder, ignore)
+    if "README.md" not in {p for p, _ in files}:
+        files.append(("README.md", len(card.encode())))
+        files.sort()
+    report = PushReport(kind=kind, model_kind=model_kind, repo_id=repo_id, repo_type=repo_type, folder=folder,
+                        files=files, card=card, dry_run=dry_run, ignored=ignored)
+    if dry_run:
+        return report
+
+    if is_offline():
+        raise HubOfflineError(
+            f"cannot push {repo_id}: the hub is offline (HF_HUB_OFFLINE=1). Unset HF_HUB_OFFLINE (and set "
+            "HF_ENDPOINT for a private hub) to upload; `--dry-run` shows what would be uploaded without network.")
+    from huggingface_hub import HfApi, get_token
+
+    if not (token or get_token()):
+        raise FusionRSError(f"cannot push {repo_id}: no hub token; log in with `hf auth login` or set HF_TOKEN")
+    if not readme.is_file() or readme.read_text() != card:
+        readme.write_text(card)
+    api = HfApi(token=token)
+    extra = {"space_sdk": _space_sdk(card)} if kind == "space" else {}
+    url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra)
+    commit = api.upload_folder(
+        repo_id=repo_id, folder_path=folder, repo_type=repo_type, ignore_patterns=list(ignore),
+        commit_message=commit_message or f"fusionrs push {kind}" + (f" ({model_kind})" if model_kind else ""),
+    )
+    report.url = str(url)
+    report.commit_url = getattr(commit, "commit_url", None) or str(commit)
+    return report
+
+
+def _human(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"  # pragma: no cover
+
+
+def describe(report: PushReport, *, show_card: bool = False) -> str:
+    """The human summary `fusionrs push` prints."""
+    what = report.kind + (f" ({report.model_kind})" if report.model_kind else "")
+    head = (f"dry run: would upload {what} {report.folder} to {report.repo_type} repo {report.repo_id}"
+            if report.dry_run else f"pushed {what} {report.folder} to {report.url}")
+    lines = [head, f"{len(report.files)} files, {_human(report.total_bytes)}:"]
+    lines += [f"  {path}  ({_human(size)})" for path, size in report.files]
+    if report.ignored:
+        lines.append(f"not uploaded ({len(report.ignored)}): " + ", ".join(report.ignored[:10])
+                     + (" ..." if len(report.ignored) > 10 else ""))
+    if report.commit_url:
+        lines.append(f"commit: {report.commit_url}")
+    if show_card:
+        lines += ["", "----- README.md -----", report.card]
+    return "\n".join(lines)
+

@@ -1,6 +1,8 @@
-"""Retrieval recall, caption metrics, VQA scores, PSNR/SSIM.
+"""Metrics with one job each: image quality for translated IR (`image_quality`), retrieval recall
+(`retrieval`), caption metrics equal to pycocoevalcap (`captioning`), the paper's lexical F1 / ROUGE-L
+with CIs (`lexical`), VQA scores (`vqa`), KID (`kid`) and paired bootstrap CIs (`bootstrap`).
 
-Today: full-reference image quality for translated IR (`image_quality`) and paired bootstrap CIs.
+Only the light, torch-free names are imported here; import the submodules for the rest.
 """
 
 from fusionrs.metrics.bootstrap import paired_bootstrap_ci

@@ -19,6 +19,9 @@ __all__ = ["PIPELINE_TASKS", "install_pipeline_hook", "register_pipelines"]
 # task -> (module, pipeline class, transformers auto-model class name, task type)
 # One line per task; the modules import transformers at module level, which is fine: they load only here.
 PIPELINE_TASKS: dict[str, tuple[str, str, str, str]] = {
+    "rgb-ir-captioning": ("fusionrs.pipelines.captioning", "RGBIRCaptioningPipeline", "AutoModelForImageTextToText", "multimodal"),
+    "rgb-ir-feature-extraction": ("fusionrs.pipelines.clip_features", "RGBIRFeatureExtractionPipeline", "AutoModel", "multimodal"),
+    "zero-shot-rgb-ir-classification": ("fusionrs.pipelines.zero_shot", "ZeroShotRGBIRClassificationPipeline", "AutoModel", "multimodal"),
 }
 
 _TARGET = "transformers.pipelines"

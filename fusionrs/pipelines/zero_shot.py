@@ -1,0 +1,90 @@
+"""`pipeline("zero-shot-rgb-ir-classification")`: label an RGB or IR image with free-text classes.
+
+    >>> import fusionrs
+    >>> from transformers import pipeline
+    >>> pipe = pipeline("zero-shot-rgb-ir-classification", model="runs/clip/trimodal")
+    >>> pipe(ir_image, candidate_labels=["harbour", "forest", "airport"], modality="ir")
+    [{'score': 0.91, 'label': 'harbour'}, {'score': 0.06, 'label': 'forest'}, ...]
+
+Output as transformers' `zero-shot-image-classification`: one {"score", "label"} per candidate,
+best first, scores softmax-normalised over the candidates. `hypothesis_template` (a string with
+"{}" or a list of them) defaults to the remote-sensing prompt ensemble of the modality
+(`fusionrs.clip.zeroshot.RGB_TEMPLATES` / `IR_TEMPLATES`). IR is replicated to 3 channels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from transformers import Pipeline
+
+from fusionrs.clip.embed import MODALITIES, ClipEmbedder
+from fusionrs.clip.zeroshot import templates_for
+
+__all__ = ["ZeroShotRGBIRClassificationPipeline"]
+
+
+class ZeroShotRGBIRClassificationPipeline(Pipeline):
+    """Zero-shot scene / object labels for RGB or IR images with a dual-modal CLIP folder."""
+
+    _load_processor = True
+    _load_image_processor = False
+    _load_tokenizer = False
+    _load_feature_extractor = False
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.processor is None:
+            raise ValueError("zero-shot-rgb-ir-classification needs the model's processor (AutoProcessor of the CLIP folder)")
+        self.embedder = ClipEmbedder(self.model, self.processor, device=self.device, dtype=self.model.dtype)
+
+    def __call__(self, image: Any, candidate_labels: Sequence[str] | None = None, **kwargs: Any) -> Any:
+        """image: PIL image, path, bytes or array (or a list of them); candidate_labels: the classes;
+        modality: "rgb" (default) or "ir"; hypothesis_template: str or list of str with "{}"."""
+        if candidate_labels is not None:
+            kwargs["candidate_labels"] = candidate_labels
+        return super().__call__(image, **kwargs)
+
+    def _sanitize_parameters(self, candidate_labels=None, hypothesis_template=None, modality=None, **kwargs):
+        preprocess: dict[str, Any] = {}
+        if candidate_labels is not None:
+            preprocess["candidate_labels"] = candidate_labels
+        if hypothesis_template is not None:
+            preprocess["hypothesis_template"] = hypothesis_template
+        if modality is not None:
+            preprocess["modality"] = modality
+        return preprocess, {}, {}
+
+    def preprocess(self, image: Any, candidate_labels: Sequence[str] | None = None,
+                   hypothesis_template: str | Sequence[str] | None = None, modality: str = "rgb") -> dict[str, Any]:
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be 'rgb' or 'ir', got {modality!r}")
+        if isinstance(candidate_labels, str):
+            candidate_labels = [label.strip() for label in candidate_labels.split(",") if label.strip()]
+        if not candidate_labels:
+            raise ValueError("candidate_labels is required: the classes to choose from")
+        if hypothesis_template is None:
+            templates = list(templates_for(modality))
+        else:
+            templates = [hypothesis_template] if isinstance(hypothesis_template, str) else list(hypothesis_template)
+        if not templates or any("{}" not in t for t in templates):
+            raise ValueError(f"hypothesis_template needs a '{{}}' placeholder, got {hypothesis_template!r}")
+        prompts = [t.format(label) for label in candidate_labels for t in templates]
+        return {"pixel_values": self.embedder.pixel_values([image], modality),
+                "text": self.embedder.tokenize(prompts), "candidate_labels": list(candidate_labels),
+                "n_templates": len(templates)}
+
+    def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
+        labels = model_inputs["candidate_labels"]
+        image = self.embedder.embed_pixels(model_inputs["pixel_values"])
+        text = self.embedder.embed_tokens(model_inputs["text"]).reshape(len(labels), model_inputs["n_templates"], -1)
+        # Prompt ensembling: average each label's template embeddings, then re-normalise.
+        text = torch.nn.functional.normalize(text.mean(dim=1), dim=-1)
+        return {"logits": self.embedder.logit_scale * (image @ text.T)[0], "candidate_labels": labels}
+
+    def postprocess(self, model_outputs: dict[str, Any]) -> list[dict[str, Any]]:
+        probs = model_outputs["logits"].float().softmax(dim=-1).tolist()
+        ranked = sorted(zip(probs, model_outputs["candidate_labels"]), key=lambda pair: -pair[0])
+        return [{"score": score, "label": label} for score, label in ranked]

@@ -52,6 +52,21 @@ def _translator_for(data_dir: str | None) -> str | None:
     return spec
 
 
+def _notes(args: argparse.Namespace, translator: str | None) -> dict:
+    """What goes into fusionrs_vlm.json beside the merged model (hub cards read base/data/lora_r)."""
+    from pathlib import Path
+
+    notes = {"base": args.base, "lora_r": args.lora_r, "steps": args.steps, "batch_size": args.batch_size,
+             "seed": args.seed}
+    if translator:
+        notes["translator"] = translator
+    if args.data:
+        notes["data"] = str(Path(args.data).resolve())
+    if args.hit_uav:
+        notes["hit_uav"] = str(Path(args.hit_uav).resolve())
+    return notes
+
+
 def run(args: argparse.Namespace) -> int:
     import json
 
@@ -83,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         mode=args.mode, task=args.task, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
         projector_lr=args.projector_lr, lora_r=args.lora_r, lora_alpha=2 * args.lora_r, max_answer_tokens=args.max_answer_tokens, save_every=args.save_every,
         seed=args.seed, qlora=args.qlora, cache_features=not args.no_feature_cache,
-        notes={"translator": translator} if translator else {},
+        notes=_notes(args, translator),
     )
     model, processor = load_base(args.base, qlora=args.qlora, image_size=args.image_size, vision=args.vision)
     cache = None

@@ -1,0 +1,166 @@
+"""`pipeline("rgb-ir-captioning", model=DIR)`: captions from an RGB (+ IR) pair, after `import fusionrs`.
+
+Input: `{"rgb": ..., "ir": ...}` (paths, bytes, PIL images or arrays), or a list of them. With RGB
+only, the IR image is made by the translator configured for the model (`translator` in the
+`fusionrs_vlm.json` beside it, else `grayscale` with a warning), on the shared inference core.
+Output per item: `{"caption": ...}`, `{"ir_aware_caption": ...}` or both (`task="both"`), plus
+`ir_source` ("input" or "translated:<spec>").
+
+A bad image in a batch raises an `ImageReadError` naming the item and field (`item 2, 'ir': ...`);
+`on_error="return"` instead returns `{"error": ...}` for that item and captions for the others.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any
+
+from transformers import Pipeline
+
+from fusionrs.errors import FusionRSError, ImageReadError
+
+__all__ = ["RGBIRCaptioningPipeline"]
+
+CAPTION_TASKS = ("caption", "ir_aware_caption")
+
+
+class RGBIRCaptioningPipeline(Pipeline):
+    """Dual-modal captioning over any image-text-to-text chat model trained by `fusionrs train vlm`."""
+
+    _load_processor = True
+    _load_image_processor = False
+    _load_feature_extractor = False
+    _load_tokenizer = False
+
+    def __init__(self, *args, translator: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        from fusionrs.vlm.compose import read_vlm_config
+
+        if self.processor is None:
+            from transformers import AutoProcessor
+
+            self.processor = AutoProcessor.from_pretrained(self.model.name_or_path)
+        folder = Path(str(self.model.name_or_path))
+        self.vlm_config = read_vlm_config(folder) if folder.is_dir() else {}
+        self.translator_spec = translator or self.vlm_config.get("translator")
+        self._translator = None
+
+    # transformers' Pipeline contract; __call__ below runs the same steps batched.
+    def _sanitize_parameters(self, task=None, mode=None, max_new_tokens=None, batch_size=None, on_error=None, **kwargs):
+        params = {k: v for k, v in {"task": task, "mode": mode, "max_new_tokens": max_new_tokens,
+                                    "batch_size": batch_size, "on_error": on_error}.items() if v is not None}
+        return params, {}, {}
+
+    def preprocess(self, inputs, **kwargs):
+        return inputs
+
+    def _forward(self, model_inputs, **kwargs):
+        return model_inputs
+
+    def postprocess(self, model_outputs, **kwargs):
+        return model_outputs
+
+    @property
+    def translator(self):
+        """The RGB->IR translator for RGB-only inputs (loaded on first use)."""
+        if self._translator is None:
+            from fusionrs.translate.base import get_translator
+
+            spec = self.translator_spec
+            if not spec:
+                warnings.warn("no translator configured for this model (fusionrs_vlm.json): using 'grayscale' "
+                              "as IR, a weak stand-in", stacklevel=3)
+                spec = "grayscale"
+            try:
+                self._translator = get_translator(spec)
+            except Exception as error:  # a missing translator folder: say which, then fall back
+                warnings.warn(f"translator {spec!r} unavailable ({error}); using 'grayscale'", stacklevel=3)
+                spec = "grayscale"
+                self._translator = get_translator(spec)
+            self.translator_spec = spec
+        return self._translator
+
+    def __call__(self, inputs, task: str | None = None, mode: str | None = None, max_new_tokens: int = 40,
+                 batch_size: int = 8, on_error: str = "raise", **kwargs):
+        """Caption one input dict or a list of them; see the module docstring for the format."""
+        from fusionrs.vlm.chat import build_messages, check_mode
+        from fusionrs.vlm.generate import generate_texts
+
+        single = isinstance(inputs, dict) or not isinstance(inputs, (list, tuple))
+        items = [inputs] if single else list(inputs)
+        task = task or "caption"
+        tasks = CAPTION_TASKS if task == "both" else (task,)
+        for name in tasks:
+            if name not in CAPTION_TASKS:
+                raise FusionRSError(f"task {name!r} is not one of caption, ir_aware_caption, both")
+        if on_error not in ("raise", "return"):
+            raise FusionRSError(f"on_error must be 'raise' or 'return', got {on_error!r}")
+        mode = check_mode(mode or self.vlm_config.get("mode") or "rgb+ir")
+
+        loaded, errors = self._load_items(items, mode, on_error)
+        results: list[dict[str, Any]] = [{"error": errors[i]} if i in errors else {} for i in range(len(items))]
+        good = [i for i in range(len(items)) if i not in errors]
+        self._translate_missing(loaded, good, mode)
+        for name in tasks:
+            examples = [{"id": str(i), "messages": build_messages(mode, name), "images": self._images(loaded[i], mode),
+                         "image_keys": []} for i in good]
+            texts, _ = generate_texts(self.model, self.processor, examples, max_new_tokens=max_new_tokens,
+                                      batch_size=batch_size, progress=False)
+            for i, text in zip(good, texts):
+                results[i][name] = text
+        for i in good:
+            results[i]["ir_source"] = loaded[i]["ir_source"]
+        return results[0] if single else results
+
+    def _load_items(self, items: list, mode: str, on_error: str) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
+        from fusionrs.core.image_io import load_image
+
+        loaded: dict[int, dict[str, Any]] = {}
+        errors: dict[int, str] = {}
+        for index, item in enumerate(items):
+            try:
+                if not isinstance(item, dict) or not ({"rgb", "ir"} & set(item)):
+                    raise FusionRSError(f"item {index}: expected a dict with 'rgb' and/or 'ir', got {type(item).__name__}")
+                entry: dict[str, Any] = {"rgb": None, "ir": None, "ir_source": "input"}
+                for field, image_mode in (("rgb", "RGB"), ("ir", "L")):
+                    if item.get(field) is None:
+                        continue
+                    try:
+                        entry[field] = load_image(item[field], mode=image_mode, name=_describe(item[field]))
+                    except ImageReadError as error:
+                        raise ImageReadError(f"item {index}, {field!r}: {error.source}", error.reason) from error
+                if mode in ("rgb+ir", "rgb") and entry["rgb"] is None:
+                    raise FusionRSError(f"item {index}: mode {mode!r} needs an 'rgb' image")
+                if mode == "ir" and entry["ir"] is None and entry["rgb"] is None:
+                    raise FusionRSError(f"item {index}: mode 'ir' needs an 'ir' or 'rgb' image")
+                loaded[index] = entry
+            except FusionRSError as error:
+                if on_error == "raise":
+                    raise
+                errors[index] = str(error)
+        return loaded, errors
+
+    def _translate_missing(self, loaded: dict[int, dict[str, Any]], good: list[int], mode: str) -> None:
+        if mode == "rgb":
+            return
+        todo = [i for i in good if loaded[i]["ir"] is None]
+        if not todo:
+            return
+        translator = self.translator
+        translated = translator.translate([loaded[i]["rgb"] for i in todo])
+        for i, ir in zip(todo, translated):
+            loaded[i]["ir"] = ir
+            loaded[i]["ir_source"] = f"translated:{self.translator_spec}"
+
+    @staticmethod
+    def _images(entry: dict[str, Any], mode: str) -> list:
+        from fusionrs.vlm.chat import images_for_mode
+
+        return images_for_mode(mode, rgb=entry["rgb"], ir=entry["ir"])
+
+
+def _describe(source: Any) -> str:
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return type(source).__name__

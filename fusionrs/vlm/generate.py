@@ -1,0 +1,92 @@
+"""Batched greedy generation for chat examples, and loading a captioner (merged folder or adapter).
+
+Greedy decoding so benchmark captions are reproducible; left padding so a batch of prompts of
+different lengths continues from its last real token.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from fusionrs.errors import FusionRSError
+
+__all__ = ["generate_texts", "load_vlm"]
+
+
+def load_vlm(path: str | Path, device=None, dtype=None):
+    """(model, processor) from a merged model folder or a peft adapter folder, through the model cache.
+
+    An adapter folder is loaded onto the base named in its adapter_config.json and merged, so
+    inference runs at the speed of a plain model.
+    """
+    from fusionrs.core.device import select_device, select_dtype
+    from fusionrs.core.model_cache import default_cache
+
+    folder = Path(path)
+    if not folder.is_dir() or not ((folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()):
+        raise FusionRSError(f"{folder}: not a model folder (no config.json or adapter_config.json)")
+    resolved_device = select_device(device)
+    resolved_dtype = select_dtype(resolved_device, dtype)
+
+    def load():
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
+            from peft import PeftModel
+
+            base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
+            if not base or not Path(base).is_dir():
+                raise FusionRSError(f"{folder}/adapter_config.json: base model {base!r} is not a local folder")
+            model = AutoModelForImageTextToText.from_pretrained(base, dtype=resolved_dtype)
+            model = PeftModel.from_pretrained(model, folder).merge_and_unload()
+        else:
+            model = AutoModelForImageTextToText.from_pretrained(folder, dtype=resolved_dtype)
+        processor = AutoProcessor.from_pretrained(folder)
+        return model.to(resolved_device).eval(), processor
+
+    return default_cache.get(("vlm", str(folder.resolve()), str(resolved_device), str(resolved_dtype)), load)
+
+
+def generate_texts(
+    model,
+    processor,
+    examples: Sequence[dict[str, Any]],
+    *,
+    max_new_tokens: int = 40,
+    batch_size: int = 16,
+    progress: bool = True,
+) -> tuple[list[str], dict[str, Any]]:
+    """Greedy answers for chat examples (see fusionrs.vlm.data); returns (texts, timing stats)."""
+    import torch
+
+    from fusionrs.vlm.data import prompt_inputs
+
+    texts: list[str] = []
+    new_tokens, started = 0, time.perf_counter()
+    device = next(model.parameters()).device
+    eos = model.generation_config.eos_token_id
+    pad = processor.tokenizer.pad_token_id
+    for start in range(0, len(examples), batch_size):
+        chunk = examples[start:start + batch_size]
+        inputs = prompt_inputs(processor, chunk).to(device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+        with torch.no_grad():
+            output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                    num_beams=1, pad_token_id=pad, eos_token_id=eos)
+        generated = output[:, inputs["input_ids"].shape[1]:]
+        for row in generated:
+            ends = (row == pad).nonzero() if pad is not None else []
+            length = int(ends[0]) + 1 if len(ends) else len(row)  # count the stop token, not the padding after it
+            new_tokens += min(length, len(row))
+        texts += [text.strip() for text in processor.batch_decode(generated, skip_special_tokens=True)]
+        if progress:
+            print(f"generated {len(texts)}/{len(examples)}", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - started
+    return texts, {"items": len(texts), "new_tokens": new_tokens, "seconds": round(seconds, 2),
+                   "tokens_per_s": round(new_tokens / max(seconds, 1e-9), 2)}

@@ -19,7 +19,7 @@ $(INSTALLED): pyproject.toml requirements/constraints.txt requirements/offline-w
 	touch $(INSTALLED)
 
 run: $(INSTALLED)
-	$(BIN)/fusionrs demo --out runs/demo
+	$(BIN)/fusionrs reproduce --preset mini --out runs/mini
 
 test: $(INSTALLED)
 	$(BIN)/python -m pytest -q

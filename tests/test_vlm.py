@@ -17,43 +17,13 @@ from PIL import Image
 
 from fusionrs.errors import FusionRSError
 
-CORPUS = [
-    "many buildings are around a parking lot .", "a river goes through the green forest .",
-    "In this infrared-style image, bright roofs and dark water show soft outlines.",
-    "Describe the scene in one sentence.", "RGB image: Infrared-style image: user assistant",
-    "How many cars are there? Answer with a word or a number. 0 1 2 3 4 5 yes no",
-]
-IMAGE_SIZE = 28  # 2 x 2 patches of 14 px: 4 image tokens per image
-
-
-def make_tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token=None))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
-    tok.train_from_iterator(CORPUS * 4, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|im_end|>",
-                                   unk_token="<|endoftext|>")
+IMAGE_SIZE = 28  # 2 x 2 patches of 14 px: 4 image tokens per image (fusionrs.vlm.compose.TINY_IMAGE_SIZE)
 
 
 def make_tiny_llava(seed: int = 0):
-    from transformers import Dinov2Config, Dinov2Model, LlamaConfig, LlamaForCausalLM
+    from fusionrs.vlm.compose import compose_tiny_llava
 
-    from fusionrs.vlm.compose import compose_llava, image_processor_for
-
-    torch.manual_seed(seed)
-    tokenizer = make_tokenizer()
-    vision = Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                      intermediate_size=64, patch_size=14, image_size=IMAGE_SIZE, use_mask_token=False))
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1,
-                                      max_position_embeddings=512, tie_word_embeddings=True,
-                                      eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
-    return compose_llava(vision, lm, tokenizer, image_processor_for(IMAGE_SIZE, (0.5,) * 3, (0.25,) * 3), seed=seed)
+    return compose_tiny_llava(seed=seed)
 
 
 def rgb_image(i: int, size: int = 20) -> Image.Image:

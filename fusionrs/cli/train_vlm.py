@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data", help="FusionRS dataset folder (caption tasks)")
     p.add_argument("--hit-uav", metavar="DIR", help="HIT-UAV folder (train.jsonl + images/) for --task vqa")
     p.add_argument("--base", default="offline",
-                   help="image-text-to-text model folder, or 'offline' (compose DINOv2-S + projector + SmolLM2-135M)")
+                   help="image-text-to-text model folder, or 'offline' (compose DINOv2-S + projector + SmolLM2-135M), or 'tiny' (seeded tiny LLaVA for smoke runs)")
     p.add_argument("--vision", metavar="DIR", help="with --base offline: a CLIP (or other ViT) folder as vision tower")
     p.add_argument("--image-size", type=positive_int, default=112, help="with --base offline: image side in pixels")
     p.add_argument("--mode", choices=("rgb+ir", "rgb", "ir"), default="rgb+ir")

@@ -34,6 +34,7 @@ __all__ = [
     "VLM_CONFIG_NAME",
     "compose_llava",
     "compose_offline_llava",
+    "compose_tiny_llava",
     "image_processor_for",
     "read_vlm_config",
     "write_vlm_config",
@@ -221,6 +222,45 @@ def compose_offline_llava(
     tokenizer = AutoTokenizer.from_pretrained(llm_path)
     processor_images = image_processor_for(image_size, mean, std)
     return compose_llava(vision_model, language_model, tokenizer, processor_images, seed=seed)
+
+
+# Words the tiny model's tokenizer is trained on: the prompts of fusionrs.vlm.chat and caption vocabulary.
+_TINY_CORPUS = [
+    "many buildings are around a parking lot .", "a river goes through the green forest .",
+    "In this infrared-style image, bright roofs and dark water show soft outlines.",
+    "Describe the scene in one sentence.", "RGB image: Infrared-style image: user assistant",
+    "How many cars are there? Answer with a word or a number. 0 1 2 3 4 5 yes no",
+]
+TINY_IMAGE_SIZE = 28  # 2 x 2 patches of 14 px: 4 image tokens per image
+
+
+def compose_tiny_llava(*, seed: int = 0) -> tuple[LlavaForConditionalGeneration, LlavaProcessor]:
+    """A seeded LLaVA with hidden size 32 and 2 layers per tower, for tests and the smoke reproduction.
+
+    Same recipe and folder layout as the offline default (so every code path runs), in seconds;
+    its byte-level BPE tokenizer is trained here on a few sentences.
+    """
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import Dinov2Config, Dinov2Model, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    bpe.train_from_iterator(_TINY_CORPUS * 4, trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|im_end|>", pad_token="<|im_end|>",
+                                        unk_token="<|endoftext|>")
+    torch.manual_seed(seed)
+    vision = Dinov2Model(Dinov2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                      patch_size=14, image_size=TINY_IMAGE_SIZE, use_mask_token=False))
+    language_model = LlamaForCausalLM(LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+        num_key_value_heads=1, max_position_embeddings=512, tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id))
+    images = image_processor_for(TINY_IMAGE_SIZE, (0.5,) * 3, (0.25,) * 3)
+    return compose_llava(vision, language_model, tokenizer, images, seed=seed)
 
 
 def write_vlm_config(folder: str | Path, **fields: Any) -> Path:

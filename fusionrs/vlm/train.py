@@ -65,7 +65,12 @@ class VLMTrainConfig:
 
 
 def load_base(base: str | None, *, qlora: bool = False, image_size: int | None = None, vision: str | None = None):
-    """(model, processor): `None`/"offline" composes the offline LLaVA; else any image-text-to-text folder."""
+    """(model, processor): `None`/"offline" composes the offline LLaVA, "tiny" a seeded tiny one (tests,
+    smoke runs); else any image-text-to-text folder."""
+    if base == "tiny":
+        from fusionrs.vlm.compose import compose_tiny_llava
+
+        return compose_tiny_llava()
     if base in (None, "", "offline"):
         if qlora:
             raise FusionRSError("--qlora applies to a pretrained --base folder, not the composed offline LLaVA")

@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
         "reproduce", help="run the end-to-end reproduction (world -> translator -> dataset -> CLIP -> captioner -> report)",
         description="Stages: world, translator, build, clip, vlm; then report.md + results.json in OUT. A rerun of the "
                     "same command resumes after the last finished stage. Presets: smoke (< 2 min), mini (< 20 min on "
-                    "2 CPU cores; `make run`), paper (the paper's settings, for a GPU cluster under accelerate launch).",
+                    "2 CPU cores; `make run`), paper (the paper's settings, for a GPU machine with hub access).",
     )
     p.add_argument("--preset", choices=PRESETS, default="mini")
     p.add_argument("--out", default=None, help="output folder (default runs/reproduce-PRESET)")

@@ -247,12 +247,16 @@ def _write_atomic_parquet(table: pa.Table, failures: list[dict[str, Any]], path:
 
 
 def _distributed() -> tuple[int, int, Callable[[], None]]:
-    """(rank, world_size, barrier). Multi-process only under a launcher (accelerate launch / torchrun)."""
+    """(rank, world_size, barrier). Multi-process only under a launcher that starts several processes
+    (torchrun, or `accelerate launch` with a multi-GPU / multi-node config)."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return 0, 1, lambda: None
+    import torch
     from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
 
-    state = PartialState()
+    # Without cpu=True accelerate leaves CPU-only processes ungrouped: each would think it is rank 0 of 1.
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
     return state.process_index, state.num_processes, state.wait_for_everyone
 
 

@@ -28,8 +28,12 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out or f"runs/reproduce-{args.preset}")
     stages = [s.strip() for s in args.stages.split(",")] if args.stages else None
+    from fusionrs.reproduce.report import summary_lines
+
     results = run_reproduction(args.preset, out, progress=not args.quiet, stages=stages)
     print(f"\nreproduction '{args.preset}' finished in {results['total_seconds']:.0f} s")
+    for line in summary_lines(results):
+        print(f"  {line}")
     print(f"  report   {(out / 'report.md').resolve()}")
     print(f"  results  {(out / 'results.json').resolve()}")
     return 0

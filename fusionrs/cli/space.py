@@ -60,7 +60,14 @@ def run(args: argparse.Namespace) -> int:
     config = SpaceConfig.from_env(translator=args.translator, clip=args.clip, vlm=args.vlm, data=args.data,
                                   max_megapixels=args.max_megapixels, max_upload_mb=args.max_upload_mb,
                                   concurrency=args.concurrency)
+    from dataclasses import replace
+
+    from fusionrs.space.config import local_model
+
     for name in ("clip", "vlm"):
+        if getattr(config, name) is None and local_model(name):
+            config = replace(config, **{name: local_model(name)})
+            print(f"using the locally trained {name} model {getattr(config, name)} (from `make run`)")
         folder = getattr(config, name)
         if folder and not os.path.isdir(folder):
             raise FileNotFoundError(f"--{name} {folder!r}: no such model folder")

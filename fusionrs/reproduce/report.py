@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["write_report"]
+__all__ = ["summary_lines", "write_report"]
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -60,3 +60,22 @@ def write_report(out: Path, results: dict[str, Any]) -> Path:
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def summary_lines(results: dict[str, Any]) -> list[str]:
+    """The headline numbers for the terminal: translator vs baselines, CLIP variants, captioner."""
+    stages, lines = results["stages"], []
+    if "translator" in stages:
+        systems = stages["translator"]["systems"]
+        lines.append("translator PSNR (held-out world): " + ", ".join(
+            f"{name} {means['psnr']:.2f} dB" for name, means in systems.items()))
+    if "clip" in stages:
+        evaluations = stages["clip"]["evaluations"]
+        lines.append("CLIP Mean Recall (validation): " + ", ".join(
+            f"{name} {ev['mean_recall']:.2f}" for name, ev in evaluations.items()))
+    if "vlm" in stages:
+        metrics = stages["vlm"]["all_metrics"]
+        lines.append("captioner (conventional captions): " + ", ".join(
+            f"{name.split('/')[0]} BLEU-4 {m.get('BLEU-4', 0):.3f} CIDEr-D {m.get('CIDEr-D', 0):.3f}"
+            for name, m in metrics.items() if name.endswith("/caption")))
+    return lines

@@ -117,13 +117,16 @@ def clip(ctx: Context) -> dict[str, Any]:
     lines = ["## Dual-modal CLIP ablation (validation split)", "",
              f"Init `{cfg['init']}`; every variant {cfg['steps']} steps x batch {cfg['batch_size']} (seed {ctx.seed}); "
              "evaluation always on the dataset's translated IR. Mean Recall = mean of R@1/5/10 over the four "
-             "directions (the paper's).", "",
+             "directions (the paper's). Galleries: "
+             + ", ".join(f"{k} {v}" for k, v in (next(iter(evaluations.values()))["gallery_sizes"] or {}).items())
+             + ".", "",
              "| model | IR->cap R@1/5/10 | cap->IR R@1/5/10 | RGB->IR R@1/5/10 | IR->RGB R@1/5/10 | Mean Recall |",
              "|---|---|---|---|---|---|"]
     for name, ev in evaluations.items():
         cells = [" / ".join(f"{ev['retrieval'][d][k]:.1f}" for k in ("R@1", "R@5", "R@10")) for d in PAPER_DIRECTIONS]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | **{ev['mean_recall']:.2f}** |")
-    lines += ["", "Loss curves: " + ", ".join(f"[{v}](clip/{v}/loss_curve.png)" for v in cfg["variants"])]
+    lines += ["", "Loss curves: " + ", ".join(f"[{v}](clip/{v}/loss_curve.png)" for v in cfg["variants"]), "",
+              f"![trimodal loss](clip/{cfg['variants'][0]}/loss_curve.png)"]
     return {"init": cfg["init"], "budget": {"steps": cfg["steps"], "batch_size": cfg["batch_size"]},
             "train": train_info, "evaluations": evaluations,
             "models": {k: str(v) for k, v in models.items()}, "report_lines": lines}
@@ -174,10 +177,11 @@ def vlm(ctx: Context) -> dict[str, Any]:
              f"Base `{cfg['base']}`, input `{cfg['mode']}`, task `{cfg['task']}`; LoRA r{config.lora_r} + projector, "
              f"{cfg['steps']} steps x batch {cfg['batch_size']} in {summary['train_time_s']:.0f} s "
              f"({summary['train_tokens_per_s']} train tokens/s); greedy decoding on {len(rows)} rows. "
-             "[loss curve](vlm/loss_curve.png)", "",
+             "IR-aware references are long (1-2 sentences), so short greedy outputs score low on them.", "",
              "| model / task | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for key, values in metrics.items():
         lines.append(f"| {key} | " + " | ".join(f"{values.get(n, float('nan')):.3f}" for n in names) + " |")
+    lines += ["", "![captioner loss](vlm/loss_curve.png)"]
     trained = metrics["trained/caption"]
     return {"base": cfg["base"], "mode": cfg["mode"], "task": cfg["task"], "eval_rows": len(rows),
             "train": {k: summary[k] for k in ("steps", "examples", "train_time_s", "train_tokens_per_s", "final_loss")},

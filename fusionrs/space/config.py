@@ -12,7 +12,8 @@ from pathlib import Path
 
 from fusionrs.errors import FusionRSError
 
-__all__ = ["ENV_PREFIX", "LINEAR_WORLD", "SpaceConfig", "SpaceConfigError", "default_translator_spec"]
+__all__ = ["ENV_PREFIX", "LINEAR_WORLD", "SpaceConfig", "SpaceConfigError", "default_translator_spec",
+           "local_model"]
 
 ENV_PREFIX = "FUSIONRS_SPACE_"
 # Translator spec of last resort: a least-squares colour->IR map fitted on procedural world scenes at first
@@ -20,7 +21,11 @@ ENV_PREFIX = "FUSIONRS_SPACE_"
 LINEAR_WORLD = "linear:world"
 # Locally trained translators, best first: the base preset (trained on real RGB-T pairs + world), then the
 # tiny one `make run` (fusionrs demo) trains on world scenes only.
-LOCAL_TRANSLATORS = ("runs/translator/base/final", "runs/demo/translator/final")
+LOCAL_TRANSLATORS = ("runs/translator/base/final", "runs/mini/translator/run/final", "runs/demo/translator/final")
+# CLIP and captioner that `make run` (fusionrs reproduce --preset mini) trains; `fusionrs space` uses them
+# when no --clip / --vlm is given.
+LOCAL_MODELS = {"clip": ("runs/mini/clip/trimodal/final", "config.json"),
+                "vlm": ("runs/mini/vlm/trained/model", "config.json")}
 
 
 class SpaceConfigError(FusionRSError):
@@ -107,3 +112,12 @@ def default_translator_spec() -> str:
             if (folder / "model_index.json").is_file():
                 return f"fusionrs:{folder}"
     return LINEAR_WORLD
+
+
+def local_model(kind: str) -> str | None:
+    """The locally trained model of `kind` ("clip" or "vlm") from `make run`, if there is one."""
+    relative, marker = LOCAL_MODELS[kind]
+    for root in _roots():
+        if (root / relative / marker).is_file():
+            return str(root / relative)
+    return None

@@ -41,6 +41,7 @@ __all__ = [
     "bleu",
     "caption_scores",
     "cider_d",
+    "lcs_length",
     "java_ptb_tokenize",
     "meteor",
     "meteor_available",
@@ -447,7 +448,8 @@ def bleu(candidates: Sequence[str], references: Sequence[Sequence[str]],
     return corpus, per_item
 
 
-def _lcs(a: list[str], b: list[str]) -> int:
+def lcs_length(a: list[str], b: list[str]) -> int:
+    """Length of the longest common token subsequence (ROUGE-L's core), O(len(a) * len(b))."""
     if len(a) < len(b):
         a, b = b, a
     prev = [0] * (len(b) + 1)
@@ -470,7 +472,7 @@ def rouge_l(candidates: Sequence[str], references: Sequence[Sequence[str]],
         prec, rec = [], []
         for ref in refs:
             tok_r = ref.split(" ")
-            lcs = _lcs(tok_r, tok_c)
+            lcs = lcs_length(tok_r, tok_c)
             prec.append(lcs / float(len(tok_c)))
             rec.append(lcs / float(len(tok_r)))
         p, r = max(prec), max(rec)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from fusionrs.metrics.bootstrap import paired_bootstrap_ci
+from fusionrs.metrics.captioning import lcs_length
 
 __all__ = ["lexical_f1", "lexical_scores", "lexical_tokens", "mean_ci", "rouge_l_f1"]
 
@@ -58,20 +59,10 @@ def _token_f1(pred: list[str], ref: list[str]) -> float:
     return 2 * p * r / (p + r)
 
 
-def _lcs(a: list[str], b: list[str]) -> int:
-    prev = [0] * (len(b) + 1)
-    for x in a:
-        cur = [0]
-        for j, y in enumerate(b, 1):
-            cur.append(prev[j - 1] + 1 if x == y else max(prev[j], cur[j - 1]))
-        prev = cur
-    return prev[-1]
-
-
 def _rouge_l(pred: list[str], ref: list[str]) -> float:
     if not pred or not ref:
         return float(pred == ref)
-    lcs = _lcs(pred, ref)
+    lcs = lcs_length(pred, ref)
     if lcs == 0:
         return 0.0
     p, r = lcs / len(pred), lcs / len(ref)

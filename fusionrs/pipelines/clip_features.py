@@ -36,19 +36,26 @@ def _expand(inputs: Any) -> Any:
     return inputs
 
 
-class RGBIRFeatureExtractionPipeline(Pipeline):
-    """Embeddings of RGB images, IR images and texts in the shared CLIP space."""
+class ClipPipelineBase(Pipeline):
+    """Loads the CLIP folder's AutoProcessor (images + text) and wraps model + processor in one embedder."""
 
     _load_processor = True
     _load_image_processor = False
     _load_tokenizer = False
     _load_feature_extractor = False
+    task_name = "this pipeline"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.processor is None:
-            raise ValueError("rgb-ir-feature-extraction needs the model's processor (AutoProcessor of the CLIP folder)")
+            raise ValueError(f"{self.task_name} needs the model's processor (AutoProcessor of the CLIP folder)")
         self.embedder = ClipEmbedder(self.model, self.processor, device=self.device, dtype=self.model.dtype)
+
+
+class RGBIRFeatureExtractionPipeline(ClipPipelineBase):
+    """Embeddings of RGB images, IR images and texts in the shared CLIP space."""
+
+    task_name = "rgb-ir-feature-extraction"
 
     def _sanitize_parameters(self, modality: str | None = None, return_tensors: bool | None = None, **kwargs):
         preprocess = {} if modality is None else {"modality": modality}

@@ -18,27 +18,18 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from transformers import Pipeline
 
-from fusionrs.clip.embed import MODALITIES, ClipEmbedder
+from fusionrs.clip.embed import MODALITIES
 from fusionrs.clip.zeroshot import templates_for
+from fusionrs.pipelines.clip_features import ClipPipelineBase
 
 __all__ = ["ZeroShotRGBIRClassificationPipeline"]
 
 
-class ZeroShotRGBIRClassificationPipeline(Pipeline):
+class ZeroShotRGBIRClassificationPipeline(ClipPipelineBase):
     """Zero-shot scene / object labels for RGB or IR images with a dual-modal CLIP folder."""
 
-    _load_processor = True
-    _load_image_processor = False
-    _load_tokenizer = False
-    _load_feature_extractor = False
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        if self.processor is None:
-            raise ValueError("zero-shot-rgb-ir-classification needs the model's processor (AutoProcessor of the CLIP folder)")
-        self.embedder = ClipEmbedder(self.model, self.processor, device=self.device, dtype=self.model.dtype)
+    task_name = "zero-shot-rgb-ir-classification"
 
     def __call__(self, image: Any, candidate_labels: Sequence[str] | None = None, **kwargs: Any) -> Any:
         """image: PIL image, path, bytes or array (or a list of them); candidate_labels: the classes;

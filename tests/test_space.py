@@ -105,7 +105,8 @@ def shared_space() -> SpaceServer:
     command = [sys.executable, "-m", "fusionrs.cli.main", "space", "--host", "127.0.0.1", "--port", str(port),
                "--translator", assets["translator"], "--clip", str(assets["clip"]),
                "--data", str(assets["data"]), "--max-megapixels", str(MAX_MEGAPIXELS),
-               "--max-upload-mb", str(MAX_UPLOAD_MB), "--share", "no"]
+               "--max-upload-mb", str(MAX_UPLOAD_MB), "--share", "no",
+               "--no-local-models"]  # no VLM here, even in a checkout where `make run` trained one
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
 

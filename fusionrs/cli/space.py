@@ -41,6 +41,8 @@ def add_parser(sub) -> None:
                         "trained one under runs/, else a linear fit)")
     p.add_argument("--clip", default=None, metavar="DIR", help="CLIP model folder (enables zero-shot and search)")
     p.add_argument("--vlm", default=None, metavar="DIR", help="rgb-ir-captioning model folder")
+    p.add_argument("--no-local-models", action="store_true",
+                   help="do not fall back to the CLIP / captioner that `make run` trained (runs/mini)")
     p.add_argument("--data", default=None, metavar="DIR", help="dataset folder for the browser and the gallery "
                                                                "(default: the embedded world dataset)")
     p.add_argument("--share", type=_yes_no, default=False, metavar="yes|no",
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     from fusionrs.space.config import local_model
 
     for name in ("clip", "vlm"):
-        if getattr(config, name) is None and local_model(name):
+        if getattr(config, name) is None and not args.no_local_models and local_model(name):
             config = replace(config, **{name: local_model(name)})
             print(f"using the locally trained {name} model {getattr(config, name)} (from `make run`)")
         folder = getattr(config, name)

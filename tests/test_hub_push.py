@@ -188,18 +188,24 @@ def test_vlm_push_and_load_by_repo_id(hub, folders, tmp_path):
 
 
 def test_hf_source_reads_a_pushed_dataset_by_repo_id(hub, folders, tmp_path):
+    """`fusionrs build hf:ORG/NAME`: the source spec resolves the repo id through the hub, and a build runs on it."""
     out = run_client(hub, f"""
         import json
+        import datasets
         from fusionrs.hub.push import push_folder
         push_folder("dataset", {str(folders / "ds")!r}, "org/hf-source")
-        from fusionrs.hub.resolve import resolve_dataset_source
-        from fusionrs.data.sources.generated import iter_hf_folder
-        folder = resolve_dataset_source("org/hf-source")
-        items = list(iter_hf_folder(folder, "world_hub", "CC0-1.0"))
+        from fusionrs.data.build import BuildConfig, build_dataset
+        from fusionrs.data.sources import iter_source, parse_source
+        spec = parse_source("hf:org/hf-source")
+        items = list(iter_source(spec))
+        build_dataset(BuildConfig(sources=[spec]), {str(tmp_path / "built")!r}, progress=False)
+        built = datasets.load_dataset({str(tmp_path / "built")!r})
         print(json.dumps({{"n": len(items), "has_bytes": all(isinstance(i.image, bytes) for i in items),
-                          "splits": sorted({{i.source_split for i in items}}), "captions": bool(items[0].captions)}}))
+                          "splits": sorted({{i.source_split for i in items}}), "captions": bool(items[0].captions),
+                          "name": spec.name, "built": {{k: v.num_rows for k, v in built.items()}}}}))
     """, tmp_path)
-    assert out == {"n": 5, "has_bytes": True, "splits": ["test", "train"], "captions": True}
+    assert out == {"n": 5, "has_bytes": True, "splits": ["test", "train"], "captions": True, "name": "org__hf_source",
+                   "built": {"test": 2, "train": 3}}
 
 
 def test_offline_repo_id_fails_fast_with_advice(folders, tmp_path):

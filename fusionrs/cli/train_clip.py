@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from fusionrs.cli.util import positive_int
+from fusionrs.cli.util import non_negative_int, positive_int
 
 VARIANT_NAMES = ("trimodal", "dual_text", "rgb_text", "ir_text", "grayscale", "rgb_duplicate", "rgb_only")
-
-
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
 
 
 def add_parser(sub) -> None:
@@ -34,9 +24,9 @@ def add_parser(sub) -> None:
     p.add_argument("--image-size", type=positive_int, help="processor image size (composed default 112)")
     p.add_argument("--projection-dim", type=positive_int, default=256)
     p.add_argument("--limit", type=positive_int, help="use only the first N training rows")
-    p.add_argument("--train-top-vision", type=_non_negative, metavar="N",
+    p.add_argument("--train-top-vision", type=non_negative_int, metavar="N",
                    help="train only the top N image blocks (+ norm, projections); default: full fine-tuning")
-    p.add_argument("--train-top-text", type=_non_negative, metavar="N", help="train only the top N text layers")
+    p.add_argument("--train-top-text", type=non_negative_int, metavar="N", help="train only the top N text layers")
     p.add_argument("--cache-features", action="store_true",
                    help="cache the frozen blocks' output once under --cache-root and train from it")
     p.add_argument("--cache-root", default="runs/clip_cache")
@@ -46,10 +36,10 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=5e-6, help="pretrained weights (paper: 5e-6)")
     p.add_argument("--head-lr", type=float, help="fresh projections + temperature (default: --lr)")
     p.add_argument("--weight-decay", type=float, default=0.1)
-    p.add_argument("--warmup", type=_non_negative, default=100)
+    p.add_argument("--warmup", type=non_negative_int, default=100)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=positive_int, default=10)
-    p.add_argument("--checkpoint-every", type=_non_negative, default=200)
+    p.add_argument("--checkpoint-every", type=non_negative_int, default=200)
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
     p.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default="no")
     p.add_argument("--threads", type=positive_int, help="torch CPU threads")

@@ -70,29 +70,13 @@ def _notes(args: argparse.Namespace, translator: str | None) -> dict:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from fusionrs.errors import FusionRSError
     from fusionrs.vlm.train import FeatureCache, VLMTrainConfig, load_base, train_vlm
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    if args.task == "vqa":
-        if not args.hit_uav:
-            raise FusionRSError("--task vqa needs --hit-uav DIR")
-        if args.mode != "ir":
-            raise FusionRSError("--task vqa trains on real thermal images only: use --mode ir")
-        from fusionrs.vlm.data import vqa_examples
-        from fusionrs.vlm.vqa_data import build_vqa_manifest
-
-        examples = _cycle(vqa_examples(build_vqa_manifest(args.hit_uav, "train"), args.hit_uav), args.seed)
-    else:
-        if not args.data:
-            raise FusionRSError(f"--task {args.task} needs --data DIR (a FusionRS dataset folder)")
-        from fusionrs.data.loading import load_dataset
-        from fusionrs.vlm.data import caption_stream
-
-        examples = caption_stream(load_dataset(args.data, split="train"), args.task, args.mode, seed=args.seed)
+    new_stream = _stream_factory(args)
     translator = args.translator or _translator_for(args.data)
     config = VLMTrainConfig(
         mode=args.mode, task=args.task, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
@@ -105,21 +89,42 @@ def run(args: argparse.Namespace) -> int:
     if config.cache_features:
         cache = FeatureCache(args.feature_cache)
         # Features for exactly the examples the budget will draw (the stream is deterministic).
-        if args.task == "vqa":
-            planned = _cycle(vqa_examples(build_vqa_manifest(args.hit_uav, "train"), args.hit_uav), args.seed)
-        else:
-            planned = caption_stream(load_dataset(args.data, split="train"), args.task, args.mode, seed=args.seed)
+        planned = new_stream()
         from fusionrs.vlm.train import _is_llava
 
         if _is_llava(model):
             cache.ensure(model, processor, [next(planned) for _ in range(config.steps * config.batch_size)])
         else:
             cache = None
-    summary = train_vlm(model, processor, examples, args.out, config, feature_cache=cache, resume=args.resume,
+    summary = train_vlm(model, processor, new_stream(), args.out, config, feature_cache=cache, resume=args.resume,
                         extra_config={"base": args.base, "data": args.data, "hit_uav": args.hit_uav})
     print(json.dumps({k: summary[k] for k in ("steps", "examples", "train_tokens", "train_time_s",
                                                "train_tokens_per_s", "final_loss")}, indent=2))
     return 0
+
+
+def _stream_factory(args: argparse.Namespace):
+    """A function returning a fresh, identical example stream (one to plan the feature cache, one to
+    train); the manifest or dataset is read once."""
+    from fusionrs.errors import FusionRSError
+
+    if args.task == "vqa":
+        if not args.hit_uav:
+            raise FusionRSError("--task vqa needs --hit-uav DIR")
+        if args.mode != "ir":
+            raise FusionRSError("--task vqa trains on real thermal images only: use --mode ir")
+        from fusionrs.vlm.data import vqa_examples
+        from fusionrs.vlm.vqa_data import build_vqa_manifest
+
+        examples = vqa_examples(build_vqa_manifest(args.hit_uav, "train"), args.hit_uav)
+        return lambda: _cycle(examples, args.seed)
+    if not args.data:
+        raise FusionRSError(f"--task {args.task} needs --data DIR (a FusionRS dataset folder)")
+    from fusionrs.data.loading import load_dataset
+    from fusionrs.vlm.data import caption_stream
+
+    rows = load_dataset(args.data, split="train")
+    return lambda: caption_stream(rows, args.task, args.mode, seed=args.seed)
 
 
 def _cycle(examples: list, seed: int):

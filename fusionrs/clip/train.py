@@ -240,7 +240,7 @@ def _load_checkpoint(folder: Path, model, optimizer, scheduler) -> int:
 # -------------------------------------------------------------------------------------------------
 
 
-def plot_loss_curve(log_path: str | Path, png_path: str | Path, title: str = "") -> Path | None:
+def plot_loss_curve(log_path: str | Path, png_path: str | Path, title: str = "", ylabel: str = "InfoNCE") -> Path | None:
     """Loss (and each pair's loss) against step from log.jsonl, as a PNG."""
     records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
     if not records:
@@ -256,7 +256,7 @@ def plot_loss_curve(log_path: str | Path, png_path: str | Path, title: str = "")
         if key in records[0]:
             ax.plot(steps, [r[key] for r in records], label=key, lw=2 if key == "loss" else 1)
     ax.set_xlabel("step")
-    ax.set_ylabel("InfoNCE")
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend()
     ax.grid(alpha=0.3)

@@ -134,6 +134,7 @@ def clip(ctx: Context) -> dict[str, Any]:
 
 def vlm(ctx: Context) -> dict[str, Any]:
     """LoRA-train the captioner on RGB+IR (task-conditioned mixed), then score it and its untrained floor."""
+    from fusionrs.clip.train import plot_loss_curve
     from fusionrs.data.loading import load_dataset
     from fusionrs.vlm.data import caption_stream
     from fusionrs.vlm.evaluate import evaluate_captions, representative_subset
@@ -159,7 +160,8 @@ def vlm(ctx: Context) -> dict[str, Any]:
     summary = train_vlm(model, processor, caption_stream(train_rows, cfg["task"], cfg["mode"], seed=ctx.seed),
                         out / "trained", config, feature_cache=cache, resume=True,
                         extra_config={"base": cfg["base"], "data": data})
-    _plot_vlm_loss(out / "trained" / "log.jsonl", out / "loss_curve.png")
+    plot_loss_curve(out / "trained" / "log.jsonl", out / "loss_curve.png", title="captioner LoRA training",
+                    ylabel="cross-entropy (answer tokens)")
 
     val = load_dataset(data, split="validation")
     rows = [val[i] for i in representative_subset(val, cfg["eval_items"], seed=ctx.seed)]
@@ -187,29 +189,6 @@ def vlm(ctx: Context) -> dict[str, Any]:
             "train": {k: summary[k] for k in ("steps", "examples", "train_time_s", "train_tokens_per_s", "final_loss")},
             "metrics": trained, "all_metrics": metrics, "lexical": lexical, "model_dir": str(out / "trained" / "model"),
             "report_lines": lines}
-
-
-def _plot_vlm_loss(log_path, png_path) -> None:
-    """The captioner's training loss against step (answer tokens only)."""
-    from pathlib import Path
-
-    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
-    if not records:
-        return
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot([r["step"] for r in records], [r["loss"] for r in records], lw=2)
-    ax.set_xlabel("step")
-    ax.set_ylabel("cross-entropy (answer tokens)")
-    ax.set_title("captioner LoRA training")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(png_path)
-    plt.close(fig)
 
 
 STAGES = [

@@ -49,7 +49,7 @@ def full_size_pipeline():
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    from fusionrs.pipelines.diffv2ir import DiffV2IRPipeline, diffv2ir_scheduler
+    from fusionrs.translate.pipeline_diffv2ir import DiffV2IRPipeline, diffv2ir_scheduler
 
     torch.manual_seed(SEED)
     unet = UNet2DConditionModel(sample_size=64, in_channels=12, out_channels=4, cross_attention_dim=768, attention_head_dim=8)

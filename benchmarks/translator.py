@@ -117,7 +117,7 @@ def speed_table(repeats: int, presets: list[str]) -> dict[str, Any]:
 def fidelity(model: str, world_n: int, seed: int) -> dict[str, Any]:
     from types import SimpleNamespace
 
-    from fusionrs.cli.eval_translator import _eval_pairs, _linear_pairs
+    from fusionrs.translate.eval_sets import eval_pairs, linear_pairs
     from fusionrs.translate.evaluate import baseline_predictors, contact_sheet, evaluate_pairs, model_predictor
 
     args = SimpleNamespace(world_seed=7, world_size=256, seed=seed)
@@ -130,8 +130,8 @@ def fidelity(model: str, world_n: int, seed: int) -> dict[str, Any]:
         "world": (f"world:{world_n}", f"world:{world_n}"),
     }
     for key, (pairs_spec, linear_spec) in sets.items():
-        pairs = _eval_pairs(pairs_spec, args)
-        res, preds = evaluate_pairs(pairs, predict, baseline_predictors(_linear_pairs(linear_spec, pairs_spec, args)), seed=seed)
+        pairs = eval_pairs(pairs_spec, args)
+        res, preds = evaluate_pairs(pairs, predict, baseline_predictors(linear_pairs(linear_spec, pairs_spec, args)), seed=seed)
         res["pairs"], res["linear_from"] = pairs_spec, linear_spec
         sheet = REPO / "docs" / "images" / f"translator_{key}.png"
         res["contact_sheet"] = str(contact_sheet(pairs, preds["model"], sheet, height=128, max_rows=5).relative_to(REPO))
@@ -142,7 +142,7 @@ def fidelity(model: str, world_n: int, seed: int) -> dict[str, Any]:
 def kid(model: str, n: int, seed: int) -> dict[str, Any]:
     from types import SimpleNamespace
 
-    from fusionrs.cli.eval_translator import kid_block
+    from fusionrs.translate.eval_sets import kid_block
     from fusionrs.translate.data import load_pairs, split_roadscene
     from fusionrs.translate.evaluate import baseline_predictors, model_predictor
 

@@ -2,16 +2,36 @@
 
 Importing fusionrs makes `datasets.load_dataset("fusionrs")` resolve to the embedded default
 dataset (or `data_dir=FOLDER` to a built one); `fusionrs.load_dataset` does the same through
-public datasets API only. It also registers fusionrs' tasks with `transformers.pipeline` (lazily,
-when transformers loads its pipelines).
+public datasets API only. It also registers fusionrs' tasks with `transformers.pipeline`. Both
+happen lazily, when datasets / transformers' pipelines are imported, so `import fusionrs` itself
+imports none of torch, transformers, datasets, diffusers or gradio.
 """
 
-__version__ = "0.1.0"
-
-from fusionrs.data.loading import install_datasets_hook, load_dataset
-from fusionrs.pipelines.registry import install_pipeline_hook
+from fusionrs.core.import_hooks import when_imported
+from fusionrs.version import __version__
 
 __all__ = ["__version__", "load_dataset"]
 
-install_datasets_hook()
-install_pipeline_hook()
+
+def _install_datasets_hook() -> None:
+    from fusionrs.data.loading import install_datasets_hook
+
+    install_datasets_hook()
+
+
+def _register_pipelines() -> None:
+    from fusionrs.pipelines.registry import register_pipelines
+
+    register_pipelines()
+
+
+def __getattr__(name: str):
+    if name == "load_dataset":
+        from fusionrs.data.loading import load_dataset
+
+        return load_dataset
+    raise AttributeError(f"module 'fusionrs' has no attribute {name!r}")
+
+
+when_imported("datasets", _install_datasets_hook)
+when_imported("transformers.pipelines", _register_pipelines)

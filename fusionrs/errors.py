@@ -13,6 +13,21 @@ __all__ = [
     "RecordError",
     "PairSizeMismatchError",
     "LocatorError",
+    "CardValidationError",
+    "HubOfflineError",
+    "HubRepoNotFoundError",
+    "FolderError",
+    "CheckpointLoadError",
+    "CheckpointLayoutError",
+    "OpenClipConversionError",
+    "EvaluationDataError",
+    "ClipLoadError",
+    "SourceSpecError",
+    "SpaceConfigError",
+    "NotConfiguredError",
+    "HitUavError",
+    "UnknownSpecError",
+    "DatasetFolderError",
 ]
 
 
@@ -65,3 +80,64 @@ class PairSizeMismatchError(RecordError):
 
 class LocatorError(RecordError):
     """A source locator is absolute or escapes its root with '..'."""
+
+
+
+class CardValidationError(FusionRSError, ValueError):
+    """A card's metadata breaks a hub rule; the message lists every problem found."""
+
+
+class HubOfflineError(FusionRSError):
+    """A hub repo id was given while the hub is unreachable by configuration and the repo is not cached."""
+
+
+class HubRepoNotFoundError(FusionRSError):
+    """The hub answered that the repo (or revision) does not exist, or is private without a token."""
+
+
+class FolderError(FusionRSError):
+    """The folder is not a valid folder of the kind being pushed; the message names what is missing."""
+
+
+class CheckpointLoadError(FusionRSError, ValueError):
+    """The checkpoint file could not be read safely."""
+
+
+class CheckpointLayoutError(FusionRSError, ValueError):
+    """The checkpoint's keys or shapes are not those of a DiffV2IR model."""
+
+
+class OpenClipConversionError(FusionRSError, ValueError):
+    """The checkpoint or the architecture cannot be converted as asked; the message names the keys or fields."""
+
+
+class EvaluationDataError(FusionRSError):
+    """The evaluation data is missing or unusable (wrong folder, unknown split, no rows)."""
+
+
+class ClipLoadError(FusionRSError):
+    """A CLIP model folder is missing, incomplete or holds another kind of model."""
+
+
+class SourceSpecError(FusionRSError, ValueError):
+    """A `KIND:PATH` source specification or a source's annotation file is unusable."""
+
+
+class SpaceConfigError(FusionRSError):
+    """A Space setting is invalid; the message names the setting (flag or environment variable)."""
+
+
+class NotConfiguredError(FusionRSError):
+    """The tab needs a model this Space was started without; the message says how to configure it."""
+
+
+class HitUavError(FusionRSError, ValueError):
+    """The HIT-UAV folder or one of its records is missing or malformed (the message names it)."""
+
+
+class UnknownSpecError(FusionRSError, ValueError):
+    """A spec string (translator, captioner, model preset, ...) names nothing fusionrs knows; the message lists the choices."""
+
+
+class DatasetFolderError(FusionRSError, FileNotFoundError):
+    """A dataset folder is missing or is not a FusionRS/datasets folder; the message names it."""

@@ -10,6 +10,8 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from fusionrs.core.atomic import write_json_atomic
+
 __all__ = ["environment_info", "write_results"]
 
 _LIBRARIES = ("fusionrs", "torch", "numpy", "pillow", "datasets", "pyarrow", "huggingface_hub",
@@ -64,7 +66,5 @@ def write_results(path: str | os.PathLike, results: dict[str, Any], *, command: 
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "environment": environment_info(),
     }
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, sort_keys=False) + "\n")
+    write_json_atomic(path, payload)
     return payload

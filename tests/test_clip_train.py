@@ -302,3 +302,25 @@ def test_trains_from_a_clip_model_folder_unfrozen(tiny_data, tmp_path):
     assert meta["frozen_blocks"] is None and meta["image_size"] == 32
     with pytest.raises(FusionRSError, match="Dinov2Model"):
         train_clip(_cfg(tiny_data, tmp_path / "bad", init=str(folder), train_top_vision=1))
+
+
+@pytest.mark.parametrize("variant, images_per_row", [("trimodal", 2), ("rgb_only", 1), ("rgb_duplicate", 1),
+                                                     ("grayscale", 1)])
+def test_a_live_training_step_decodes_each_image_once(tiny_data, tmp_path, monkeypatch, variant, images_per_row):
+    # Count the real decodes of datasets' Image feature during training (loading rows decodes nothing).
+    import datasets.features.image as image_feature
+
+    from fusionrs.clip.train import train_clip
+
+    decoded = []
+    real_decode = image_feature.Image.decode_example
+
+    def counting_decode(self, value, token_per_repo_id=None):
+        decoded.append(value.get("path") or len(value.get("bytes") or b""))
+        return real_decode(self, value, token_per_repo_id=token_per_repo_id)
+
+    monkeypatch.setattr(image_feature.Image, "decode_example", counting_decode)
+    summary = train_clip(_cfg(tiny_data, tmp_path / variant, variant=variant, steps=2, batch_size=6,
+                              checkpoint_every=0))
+    assert summary["steps"] == 2
+    assert len(decoded) == 2 * 6 * images_per_row  # steps x batch x (RGB [+ translated IR]), nothing twice

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fusionrs.pipelines.diffv2ir import (
+from fusionrs.translate.pipeline_diffv2ir import (
     DEFAULT_EDIT_PROMPT,
     DiffV2IRPipeline,
     caption_prompt,

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from fusionrs.pipelines.diffv2ir import DiffV2IRPipeline
+from fusionrs.translate.pipeline_diffv2ir import DiffV2IRPipeline
 from fusionrs.translate.diffv2ir_convert import (
     CheckpointLayoutError,
     CheckpointLoadError,

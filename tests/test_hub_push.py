@@ -115,7 +115,7 @@ def test_translator_push_and_load_by_repo_id(hub, folders, tmp_path):
         from fusionrs.hub.push import push_folder
         report = push_folder("model", {str(folders / "tr")!r}, "org/translator")
         import fusionrs
-        from fusionrs.pipelines.rgb_to_ir import RGBToIRPipeline
+        from fusionrs.translate.pipeline_rgb_to_ir import RGBToIRPipeline
         pipe = RGBToIRPipeline.from_pretrained("org/translator")
         rgb = Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8))
         ir = pipe(rgb).images[0]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fusionrs.data.world_records import iter_world_records
 from fusionrs.synth import (
     MATERIALS,
     SCENE_CLASSES,
     WORLD_VERSION,
     forbidden_words_in,
     generate_scene,
-    iter_world_records,
     linear_fit_report,
     same_colour_pairs,
 )

@@ -273,3 +273,19 @@ def test_hit_uav_vqa_examples_and_scores(tiny_dir, shared_data):
     result = evaluate_vqa(model, processor, manifest, root, max_new_tokens=3, batch_size=4)
     assert result["n"] == 4 and 0.0 <= result["scores"]["exact_match"] <= 1.0
     assert set(result["scores"]["per_type"]) <= {"presence", "counting", "day_night", "category"}
+
+
+@pytest.mark.parametrize("task", ["caption", "ir_aware_caption"])
+def test_prompt_length_from_tokens_equals_encoding_the_prompt_again(tiny_dir, task):
+    from transformers import AutoProcessor
+
+    from fusionrs.vlm.data import caption_example, encode_example, example_images
+
+    processor = AutoProcessor.from_pretrained(tiny_dir)
+    for i, answer in enumerate(["a river goes through the green forest .", "Bright roofs,dark water!", " x"]):
+        example = caption_example(row(i), "rgb+ir", task, answer=answer)
+        encoded = encode_example(processor, example)
+        prompt = processor.apply_chat_template(example["messages"], add_generation_prompt=True)
+        prompt_len = processor(text=[prompt], images=[example_images(example)], return_tensors="pt")["input_ids"].shape[1]
+        assert int((encoded["labels"] == -100).sum()) == prompt_len
+        assert (encoded["labels"][prompt_len:] == encoded["input_ids"][prompt_len:]).all()

@@ -5,7 +5,8 @@
     >>> captioner.caption([ir_image], [["A river runs through a forest."]])
 """
 
-from fusionrs.captions.base import CAPTIONERS, CaptionResult, IRCaptioner, NoIRCaptions, get_captioner
+from fusionrs.captions.base import CaptionResult, IRCaptioner, NoIRCaptions
+from fusionrs.captions.factory import CAPTIONERS, get_captioner
 from fusionrs.captions.filter import REASONS, CaptionFilter, FilterReport, check_caption, main_scene_noun, object_nouns
 from fusionrs.captions.grounded import GroundedCaptioner
 from fusionrs.captions.measure import IRMeasurement, measure_ir

@@ -48,28 +48,14 @@ class NoIRCaptions:
         return [None] * len(ir_images)
 
 
-def _grounded(**kwargs: Any) -> IRCaptioner:
-    from fusionrs.captions.grounded import GroundedCaptioner
-
-    return GroundedCaptioner(**kwargs)
-
-
-CAPTIONERS = {"none": NoIRCaptions, "grounded": _grounded}
-SPEC_PREFIXES = ("local:", "openai:")
+# The spec -> captioner factory lives in `captions/factory.py` (it imports the backends, which import
+# this module); these names stay importable from here.
+_FACTORY_NAMES = ("CAPTIONERS", "SPEC_PREFIXES", "get_captioner")
 
 
-def get_captioner(spec: str, **kwargs: Any) -> IRCaptioner:
-    """A captioner from its spec string (`none`, `grounded`, `local:MODEL`, `openai:URL:MODEL`);
-    keyword arguments go to the backend (e.g. `cache_dir=`, `concurrency=` for openai)."""
-    if spec in CAPTIONERS:
-        return CAPTIONERS[spec](**kwargs)
-    if spec.startswith("local:") and len(spec) > len("local:"):
-        from fusionrs.captions.local import LocalCaptioner
+def __getattr__(name: str):
+    if name in _FACTORY_NAMES:
+        from fusionrs.captions import factory
 
-        return LocalCaptioner(spec[len("local:"):], **kwargs)
-    if spec.startswith("openai:"):
-        from fusionrs.captions.openai_compat import OpenAICaptioner, parse_openai_spec
-
-        url, model = parse_openai_spec(spec)
-        return OpenAICaptioner(url, model, **kwargs)
-    raise ValueError(f"unknown IR captioner {spec!r}; available: {', '.join(CAPTIONERS)}, local:MODEL, openai:URL:MODEL")
+        return getattr(factory, name)
+    raise AttributeError(f"module 'fusionrs.captions.base' has no attribute {name!r}")

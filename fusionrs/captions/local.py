@@ -39,7 +39,7 @@ def smollm2_path(cache: str | Path | None = None) -> Path:
     workers, two build ranks) never see a half-written model.
     """
     from fusionrs.core.pretrained import package_file
-    from fusionrs.data.loading import cache_dir
+    from fusionrs.core.paths import cache_dir
 
     target = Path(cache) if cache else cache_dir() / "models" / "SmolLM2-135M-Instruct-dequantised"
     if (target / "config.json").exists():

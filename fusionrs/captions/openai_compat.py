@@ -116,7 +116,7 @@ class OpenAICaptioner:
         self.temperature, self.max_tokens, self.seed = temperature, max_tokens, seed
         self.api_key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY", "")
         if cache_dir is None:
-            from fusionrs.data.loading import cache_dir as default_cache_dir
+            from fusionrs.core.paths import cache_dir as default_cache_dir
 
             cache_dir = default_cache_dir() / "captions"
         self.cache = ReplyCache(Path(cache_dir) / "openai_replies.sqlite")

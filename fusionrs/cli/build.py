@@ -39,15 +39,18 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from fusionrs.data.build import BuildConfig, build_dataset
     from fusionrs.data.sources import parse_source
-    from fusionrs.core.image_io import DEFAULT_MAX_PIXELS
 
+    # Source specs are checked before the heavy builder is imported, so a typo fails fast.
     rights = dict(item.split("=", 1) for item in args.rights if "=" in item)
     specs = []
     for text in args.sources:
         spec = parse_source(text)
         specs.append(parse_source(text, rights=rights.get(spec.name)) if spec.name in rights else spec)
+
+    from fusionrs.core.image_io import DEFAULT_MAX_PIXELS
+    from fusionrs.data.build import BuildConfig, build_dataset
+
     config = BuildConfig(
         sources=specs, translator=args.translator, captioner=args.captioner, split_policy=args.split_policy,
         fractions=args.fractions, min_heldout_per_source=args.min_heldout, max_distance=args.max_distance,

@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from fusionrs.captions import get_captioner
-    from fusionrs.captions.recaption import recaption_folder
+    from fusionrs.data.recaption import recaption_folder
 
     kwargs = {}
     if args.backend.startswith("openai:"):

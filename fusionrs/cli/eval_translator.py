@@ -6,6 +6,9 @@ from __future__ import annotations
 import argparse
 
 from fusionrs.cli.util import positive_int
+from fusionrs.translate.eval_sets import eval_pairs as _eval_pairs  # noqa: F401  (moved to the library)
+from fusionrs.translate.eval_sets import kid_block  # noqa: F401
+from fusionrs.translate.eval_sets import linear_pairs as _linear_pairs  # noqa: F401
 
 
 def add_parser(sub) -> None:
@@ -29,35 +32,6 @@ def add_parser(sub) -> None:
     p.add_argument("--kid-n", type=positive_int, default=200, help="images per side for KID")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=run)
-
-
-def _eval_pairs(spec: str, args):
-    from pathlib import Path
-
-    from fusionrs.translate.data import load_pairs, split_roadscene, world_pairs
-
-    if spec.startswith("world:"):
-        return world_pairs(range(int(spec.split(":", 1)[1])), seed=args.world_seed, size=args.world_size).pairs
-    folder = Path(spec)
-    if folder.name.lower() == "roadscene":
-        return load_pairs(folder, names=set(split_roadscene(folder)["validation"])).pairs
-    return load_pairs(folder).pairs
-
-
-def _linear_pairs(spec: str | None, pairs_spec: str, args):
-    from pathlib import Path
-
-    from fusionrs.errors import FusionRSError
-    from fusionrs.translate.data import load_pairs, split_roadscene, world_pairs
-
-    spec = spec or pairs_spec
-    if spec.startswith("world:"):
-        # the world the models train on (TrainConfig uses seed + 1000), disjoint from --world-seed scenes
-        return world_pairs(range(int(spec.split(":", 1)[1])), seed=args.seed + 1000, size=args.world_size).pairs
-    folder = Path(spec)
-    if folder.name.lower() == "roadscene":
-        return load_pairs(folder, names=set(split_roadscene(folder)["train"])).pairs
-    raise FusionRSError(f"--linear-from is needed for {pairs_spec!r}: give a RoadScene folder, world:N or linear:FILE")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -97,28 +71,3 @@ def run(args: argparse.Namespace) -> int:
                                                for m, c in cis.items()))
     print(f"results in {args.json}")
     return 0
-
-
-def kid_block(args, model, baselines) -> dict:
-    """KID between translated aerial RGB (val) and real aerial thermal (val) for model and baselines.
-
-    Needs `fusionrs.metrics.kid.kid_score(real_images, generated_images)` (DINOv2-S features);
-    reports why it was skipped otherwise.
-    """
-    import importlib
-
-    from PIL import Image
-
-    from fusionrs.translate.data import load_unpaired
-
-    try:
-        kid_score = importlib.import_module("fusionrs.metrics.kid").kid_score
-    except (ImportError, AttributeError) as exc:
-        return {"skipped": f"fusionrs.metrics.kid.kid_score unavailable: {exc}"}
-    rgbs = load_unpaired(args.kid_rgb, split="val", limit=args.kid_n, mode="RGB", seed=args.seed)
-    thermal = [Image.fromarray(a) for a in load_unpaired(args.kid_thermal, split="val", limit=args.kid_n, mode="L", seed=args.seed)]
-    systems = ({"model": model} if model is not None else {}) | dict(baselines)
-    out = {"n_rgb": len(rgbs), "n_thermal": len(thermal), "rgb": args.kid_rgb, "thermal": args.kid_thermal}
-    for name, fn in systems.items():
-        out[name] = kid_score(thermal, [Image.fromarray(a) for a in fn(rgbs)])
-    return out

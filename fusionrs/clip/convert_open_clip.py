@@ -29,7 +29,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fusionrs.errors import FusionRSError
+from fusionrs.errors import OpenClipConversionError  # noqa: F401  (defined in errors.py, re-exported here)
 
 if TYPE_CHECKING:
     import torch
@@ -152,10 +152,6 @@ _TOP_RENAMES = {
 # open_clip computes `x @ proj` with proj (width, embed_dim); nn.Linear stores (embed_dim, width).
 _TRANSPOSED = {"text_projection": "text_projection.weight", "visual.proj": "visual_projection.weight"}
 _BLOCK_KEY = re.compile(r"^(visual\.)?transformer\.resblocks\.(\d+)\.(.+)$")
-
-
-class OpenClipConversionError(FusionRSError, ValueError):
-    """The checkpoint or the architecture cannot be converted as asked; the message names the keys or fields."""
 
 
 def list_archs() -> list[str]:
@@ -569,7 +565,7 @@ def convert_open_clip_checkpoint(
     import transformers
     from safetensors.torch import save_file
 
-    import fusionrs
+    from fusionrs.version import __version__
 
     checkpoint, out = Path(checkpoint), Path(out_dir)
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -597,7 +593,7 @@ def convert_open_clip_checkpoint(
         "dropped_non_weight_keys": dropped,
         "text_pooling": "first <|endoftext|> (id 49407) = open_clip's argmax pooling",
         "image_processor": "bicubic shortest-edge resize, centre crop, OpenAI mean/std (open_clip's eval transform)",
-        "fusionrs_version": fusionrs.__version__,
+        "fusionrs_version": __version__,
         "transformers_version": transformers.__version__,
         "torch_version": torch.__version__,
     }

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -18,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from fusionrs.errors import FusionRSError
+from fusionrs.core.repo_id import looks_like_repo_id
+from fusionrs.errors import ClipLoadError  # noqa: F401  (defined in errors.py, re-exported here)
 
 if TYPE_CHECKING:
     import torch
@@ -26,10 +26,6 @@ if TYPE_CHECKING:
 __all__ = ["ClipEmbedder", "ClipLoadError", "to_model_image"]
 
 MODALITIES = ("rgb", "ir")
-
-
-class ClipLoadError(FusionRSError):
-    """A CLIP model folder is missing, incomplete or holds another kind of model."""
 
 
 def to_model_image(image: Any, modality: str | None = None) -> Image.Image:
@@ -50,22 +46,11 @@ def to_model_image(image: Any, modality: str | None = None) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
-def _weights_stamp(folder: Path) -> tuple:
-    """(name, mtime) of the weight files, so a folder re-trained in place is not served from the cache."""
-    return tuple(sorted((p.name, p.stat().st_mtime_ns) for p in folder.glob("*.safetensors")))
-
-
-def _is_hub_id(text: str) -> bool:
-    """`name` or `owner/name` that is not an existing path nor written as one."""
-    return (not Path(text).expanduser().exists() and not text.startswith((".", "/", "~"))
-            and re.fullmatch(r"[\w.\-]+(/[\w.\-]+)?", text) is not None)
-
-
 def _load(source: str, device, dtype):
     """(model, processor) from a folder, or from the hub cache for a hub id (offline: cache only)."""
     from transformers import AutoModel, AutoProcessor, CLIPModel, VisionTextDualEncoderModel
 
-    hub = _is_hub_id(source)
+    hub = looks_like_repo_id(source, require_namespace=False)
     if not hub:
         folder = Path(source)
         if not folder.is_dir():
@@ -125,20 +110,18 @@ class ClipEmbedder:
                 raise ValueError("a loaded model needs its processor: ClipEmbedder.from_pretrained(model, processor=...)")
             return cls(model, processor, device=device, dtype=dtype)
         from fusionrs.core.device import select_device, select_dtype
-        from fusionrs.core.model_cache import default_cache
+        from fusionrs.core.model_cache import cached_model
 
         text = str(model)
-        source = text if _is_hub_id(text) else str(Path(text).expanduser().resolve())
+        source = text if looks_like_repo_id(text, require_namespace=False) else str(Path(text).expanduser().resolve())
         resolved_device = select_device(device)
         resolved_dtype = select_dtype(resolved_device, dtype)
-        stamp = _weights_stamp(Path(source)) if Path(source).is_dir() else ()
-        key = ("clip-embedder", source, stamp, str(resolved_device), str(resolved_dtype))
 
         def load() -> ClipEmbedder:
             loaded, loaded_processor = _load(source, resolved_device, resolved_dtype)
             return cls(loaded, loaded_processor, device=resolved_device, dtype=resolved_dtype)
 
-        return (cache if cache is not None else default_cache).get(key, load)
+        return cached_model("clip-embedder", source, load, resolved_device, resolved_dtype, cache=cache)
 
     @property
     def projection_dim(self) -> int:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fusionrs.errors import FusionRSError
+from fusionrs.errors import EvaluationDataError  # noqa: F401  (defined in errors.py, re-exported here)
 from fusionrs.metrics.retrieval import DEFAULT_KS, mean_recall, recall_at_k, retrieval_ranks, roc_auc
 
 if TYPE_CHECKING:
@@ -49,10 +49,6 @@ HIT_UAV_CLASSES: dict[str, str] = {
     "OtherVehicle": "a truck or other large vehicle",
 }
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp")
-
-
-class EvaluationDataError(FusionRSError):
-    """The evaluation data is missing or unusable (wrong folder, unknown split, no rows)."""
 
 
 def _embedder(model, device, dtype) -> "ClipEmbedder":

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from fusionrs.core.atomic import atomic_folder
 from fusionrs.errors import FusionRSError
 
 if TYPE_CHECKING:
@@ -248,8 +249,6 @@ def build_feature_cache(model, processor, data: str | Path, *, split: str = "tra
     Written into a temporary folder and renamed at the end, so an interrupted run never leaves a
     half cache that a later run would trust.
     """
-    import shutil
-
     import torch
     from tqdm.auto import tqdm
 
@@ -261,56 +260,52 @@ def build_feature_cache(model, processor, data: str | Path, *, split: str = "tra
     folder = Path(root) / f"{split}-{key}"
     if (folder / "meta.json").is_file():
         return FeatureCache(folder)
-    staging = folder.with_name(folder.name + ".partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    vision_frozen, text_frozen = frozen
-    model.eval()
+    with atomic_folder(folder) as staging:
+        vision_frozen, text_frozen = frozen
+        model.eval()
 
-    with torch.no_grad():
-        # -- images: one fp16 memmap per view
-        for view in views:
-            out = None
-            for start in tqdm(range(0, len(rows), batch_size), desc=f"cache {view}", disable=not progress):
-                chunk = rows[start:start + batch_size]
-                batch = [ir_view_image(rgb, ir, view) if view != "rgb" else rgb
-                         for rgb, ir in zip(chunk["rgb"], chunk["ir"])]
-                pixels = processor.image_processor(images=batch, return_tensors="pt")["pixel_values"]
-                hidden = vision_lower(model, pixels, vision_frozen).numpy().astype(np.float16)
-                if out is None:
-                    out = np.lib.format.open_memmap(staging / f"{view}.npy", mode="w+", dtype=np.float16,
-                                                    shape=(len(rows),) + hidden.shape[1:])
-                out[start:start + len(batch)] = hidden
-            out.flush()
-            del out
+        with torch.no_grad():
+            # -- images: one fp16 memmap per view
+            for view in views:
+                out = None
+                for start in tqdm(range(0, len(rows), batch_size), desc=f"cache {view}", disable=not progress):
+                    chunk = rows[start:start + batch_size]
+                    batch = [ir_view_image(rgb, ir, view) if view != "rgb" else rgb
+                             for rgb, ir in zip(chunk["rgb"], chunk["ir"])]
+                    pixels = processor.image_processor(images=batch, return_tensors="pt")["pixel_values"]
+                    hidden = vision_lower(model, pixels, vision_frozen).numpy().astype(np.float16)
+                    if out is None:
+                        out = np.lib.format.open_memmap(staging / f"{view}.npy", mode="w+", dtype=np.float16,
+                                                        shape=(len(rows),) + hidden.shape[1:])
+                    out[start:start + len(batch)] = hidden
+                out.flush()
+                del out
 
-        # -- captions: ragged token states (only real tokens), offsets per caption
-        texts, captions, ir_captions = [], [], []
-        for caps, ir_caps in zip(rows["captions"], rows["ir_captions"]):
-            captions.append(list(range(len(texts), len(texts) + len(caps))))
-            texts += caps
-            ir_captions.append(list(range(len(texts), len(texts) + len(ir_caps))))
-            texts += ir_caps
-        tokenizer = processor.tokenizer
-        lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_text_tokens)["input_ids"]]
-        order = np.argsort(lengths, kind="stable")  # batches of similar length waste little on padding
-        states: list[np.ndarray] = [np.zeros((0, 0), np.float16)] * len(texts)
-        for start in tqdm(range(0, len(texts), batch_size), desc="cache captions", disable=not progress):
-            idx = order[start:start + batch_size]
-            enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_text_tokens,
-                            return_tensors="pt")
-            hidden = text_lower(model, enc["input_ids"], enc["attention_mask"], text_frozen)
-            for i, h, m in zip(idx, hidden, enc["attention_mask"]):
-                states[i] = h[:int(m.sum())].numpy().astype(np.float16)
-        chunks = states
-        offsets = np.concatenate([[0], np.cumsum([len(x) for x in states])]).astype(np.int64)
-        np.save(staging / "text_tokens.npy", np.concatenate(chunks))
-        np.save(staging / "text_offsets.npy", offsets)
+            # -- captions: ragged token states (only real tokens), offsets per caption
+            texts, captions, ir_captions = [], [], []
+            for caps, ir_caps in zip(rows["captions"], rows["ir_captions"]):
+                captions.append(list(range(len(texts), len(texts) + len(caps))))
+                texts += caps
+                ir_captions.append(list(range(len(texts), len(texts) + len(ir_caps))))
+                texts += ir_caps
+            tokenizer = processor.tokenizer
+            lengths = [len(ids) for ids in tokenizer(texts, truncation=True, max_length=max_text_tokens)["input_ids"]]
+            order = np.argsort(lengths, kind="stable")  # batches of similar length waste little on padding
+            states: list[np.ndarray] = [np.zeros((0, 0), np.float16)] * len(texts)
+            for start in tqdm(range(0, len(texts), batch_size), desc="cache captions", disable=not progress):
+                idx = order[start:start + batch_size]
+                enc = tokenizer([texts[i] for i in idx], padding=True, truncation=True, max_length=max_text_tokens,
+                                return_tensors="pt")
+                hidden = text_lower(model, enc["input_ids"], enc["attention_mask"], text_frozen)
+                for i, h, m in zip(idx, hidden, enc["attention_mask"]):
+                    states[i] = h[:int(m.sum())].numpy().astype(np.float16)
+            chunks = states
+            offsets = np.concatenate([[0], np.cumsum([len(x) for x in states])]).astype(np.int64)
+            np.save(staging / "text_tokens.npy", np.concatenate(chunks))
+            np.save(staging / "text_offsets.npy", offsets)
 
-    meta = {"version": CACHE_VERSION, "key": key, "data": str(data), "split": split, "rows": len(rows),
-            "frozen": list(frozen), "views": list(views), "ids": list(rows["id"]),
-            "captions": captions, "ir_captions": ir_captions, "max_text_tokens": max_text_tokens}
-    (staging / "meta.json").write_text(json.dumps(meta) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    staging.rename(folder)
+        meta = {"version": CACHE_VERSION, "key": key, "data": str(data), "split": split, "rows": len(rows),
+                "frozen": list(frozen), "views": list(views), "ids": list(rows["id"]),
+                "captions": captions, "ir_captions": ir_captions, "max_text_tokens": max_text_tokens}
+        (staging / "meta.json").write_text(json.dumps(meta) + "\n")
     return FeatureCache(folder)

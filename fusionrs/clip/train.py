@@ -17,12 +17,14 @@ import functools
 import json
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fusionrs.core.atomic import atomic_folder
 from fusionrs.errors import FusionRSError
 
 __all__ = ["ClipTrainConfig", "plot_loss_curve", "train_clip"]
@@ -137,22 +139,34 @@ def batch_rows(seed: int, step: int, batch_size: int, n: int) -> np.ndarray:
 
 
 class _LiveData:
-    """Images and captions read from the dataset each step (no cache)."""
+    """Images and captions read from the dataset each step (no cache).
+
+    Each step decodes every image it needs exactly once: the row selection reads only the image
+    columns the views need, and RGB and the IR view are both built from that one decode.
+    """
 
     def __init__(self, rows, processor, ir_view: str, max_text_tokens: int):
-        self.rows, self.processor, self.ir_view, self.max_text_tokens = rows, processor, ir_view, max_text_tokens
+        self.processor, self.ir_view, self.max_text_tokens = processor, ir_view, max_text_tokens
         self.captions = list(rows["captions"])
         self.ir_captions = list(rows["ir_captions"])
+        self._rgb_rows = rows.select_columns(["rgb"])
+        self._pair_rows = rows.select_columns(["rgb", "ir"])
 
     def __len__(self) -> int:
         return len(self.captions)
 
-    def images(self, index, view: str | None):
+    def image_views(self, index, views: Sequence[str | None]) -> dict[str | None, Any]:
+        """Pixel batches for each view (None: RGB; else an IR view) of the rows `index`."""
         from fusionrs.clip.views import ir_view_image
 
-        chunk = self.rows[[int(i) for i in index]]
-        images = chunk["rgb"] if view is None else [ir_view_image(r, i, view) for r, i in zip(chunk["rgb"], chunk["ir"])]
-        return self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        needs_ir = "translated" in views
+        chunk = (self._pair_rows if needs_ir else self._rgb_rows)[[int(i) for i in index]]
+        rgb, ir = chunk["rgb"], chunk["ir"] if needs_ir else [None] * len(chunk["rgb"])
+        out = {}
+        for view in views:
+            images = rgb if view is None else [ir_view_image(r, i, view) for r, i in zip(rgb, ir)]
+            out[view] = self.processor.image_processor(images=images, return_tensors="pt")["pixel_values"]
+        return out
 
     def texts(self, texts: list[str]):
         enc = self.processor.tokenizer(texts, padding=True, truncation=True, max_length=self.max_text_tokens,
@@ -170,8 +184,8 @@ class _CachedData:
     def __len__(self) -> int:
         return len(self.cache)
 
-    def images(self, index, view: str | None):
-        return self.cache.image_batch("rgb" if view is None else view, index)
+    def image_views(self, index, views: Sequence[str | None]) -> dict[str | None, Any]:
+        return {view: self.cache.image_batch("rgb" if view is None else view, index) for view in views}
 
     def texts(self, caption_ids: list[int]):
         return self.cache.text_batch(caption_ids)
@@ -182,11 +196,13 @@ def _micro_batch(data, rows: np.ndarray, captions: list[tuple[Any, Any]], needs_
     rgb_caps = [c[0] for c in captions]
     ir_caps = [c[1] for c in captions]
     text, text_mask = data.texts(rgb_caps)
-    batch = {"rgb": data.images(rows, None), "text": text, "text_mask": text_mask,
+    # rgb_duplicate: the RGB image plays IR, so its embedding is the RGB one (same encoder, same input)
+    views = [None, ir_view] if needs_ir and ir_view != "rgb_duplicate" else [None]
+    pixels = data.image_views(rows, views)
+    batch = {"rgb": pixels[None], "text": text, "text_mask": text_mask,
              "ir": None, "ir_text": None, "ir_text_mask": None}
     if needs_ir:
-        # rgb_duplicate: the RGB image plays IR, so its embedding is the RGB one (same encoder, same input)
-        batch["ir"] = batch["rgb"] if ir_view == "rgb_duplicate" else data.images(rows, ir_view)
+        batch["ir"] = pixels[None] if ir_view == "rgb_duplicate" else pixels[ir_view]
     if needs_ir_text and ir_caps != rgb_caps:
         batch["ir_text"], batch["ir_text_mask"] = data.texts(ir_caps)
     return batch
@@ -204,15 +220,11 @@ def _save_checkpoint(folder: Path, step: int, model, optimizer, scheduler, keep:
     import torch
     from safetensors.torch import save_file
 
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    save_file(_trainable_state(model), str(tmp / "trainable.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step}) + "\n")
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.rename(folder)
+    with atomic_folder(folder) as tmp:
+        save_file(_trainable_state(model), str(tmp / "trainable.safetensors"))
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state()}, tmp / "state.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step}) + "\n")
     for old in _checkpoints(folder.parent)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
 
@@ -298,6 +310,10 @@ def train_clip(cfg: ClipTrainConfig) -> dict[str, Any]:
     pairs, ir_view = resolve_variant(cfg.variant, cfg.ir_view)
     if cfg.batch_size % cfg.grad_accum:
         raise FusionRSError(f"batch size {cfg.batch_size} must be divisible by grad_accum {cfg.grad_accum}")
+    if cfg.data is not None:
+        from fusionrs.data.loading import resolve_data_dir
+
+        resolve_data_dir(cfg.data)  # a wrong folder fails here, before any model is loaded
     out = Path(cfg.out)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     micro = cfg.batch_size // cfg.grad_accum

@@ -286,7 +286,7 @@ def dinov2_small_dir() -> Path:
     Conversion writes to a temporary folder and renames it, so concurrent first uses (tests, a
     Space with several workers) never see a half-written folder.
     """
-    from fusionrs.data.loading import cache_dir
+    from fusionrs.core.paths import cache_dir
 
     target = cache_dir() / "models" / DINOV2_FOLDER_NAME
     if (target / "model.safetensors").is_file():
@@ -310,7 +310,7 @@ def dinov2_small_dir() -> Path:
 def load_dinov2_small(device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> Dinov2Model:
     """The converted DINOv2-S in eval mode, loaded once per (device, dtype) through the shared model cache."""
     from fusionrs.core.device import select_device, select_dtype
-    from fusionrs.core.model_cache import default_cache
+    from fusionrs.core.model_cache import cached_model
 
     resolved_device = select_device(device)
     resolved_dtype = select_dtype(resolved_device, dtype)
@@ -322,7 +322,7 @@ def load_dinov2_small(device: str | torch.device | None = None, dtype: str | tor
         model = Dinov2Model.from_pretrained(folder, dtype=resolved_dtype)
         return model.to(resolved_device).eval()
 
-    return default_cache.get(("dinov2", str(folder), str(resolved_device), str(resolved_dtype)), load)
+    return cached_model("dinov2", folder, load, resolved_device, resolved_dtype)
 
 
 def preprocess_images(images: Sequence[Image.Image], image_size: int = 224) -> np.ndarray:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ModelCache", "default_cache"]
+__all__ = ["ModelCache", "cached_model", "default_cache", "weights_stamp"]
 
 
 class ModelCache:
@@ -64,3 +66,44 @@ class ModelCache:
 
 default_cache = ModelCache(max_items=4)
 """The process-wide cache that pipelines and the Space share."""
+
+
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.gguf", "*.onnx")
+
+
+def weights_stamp(folder: str | os.PathLike) -> tuple:
+    """(relative name, mtime in ns) of every weight file under `folder`, sorted.
+
+    A model re-trained in place gets a new stamp, so a cache keyed on it never serves the old weights.
+
+    Args:
+        folder: a model folder; a path that is not a folder (e.g. a hub id) gives `()`.
+
+    Returns:
+        A hashable tuple, empty when no weight file is found.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        return ()
+    files = {p for pattern in _WEIGHT_PATTERNS for p in root.rglob(pattern)}
+    return tuple(sorted((p.relative_to(root).as_posix(), p.stat().st_mtime_ns) for p in files))
+
+
+def cached_model(kind: str, source: str | os.PathLike, loader: Callable[[], Any], *key_parts: Hashable,
+                 cache: ModelCache | None = None) -> Any:
+    """The one cached model loader: `loader()` runs once per (kind, source, weight mtimes, key_parts).
+
+    Args:
+        kind: what is loaded (e.g. "rgb-to-ir", "clip-embedder"); keeps different wrappers of one folder apart.
+        source: a local folder (resolved to an absolute path) or a hub id (kept as written).
+        loader: builds the model; called at most once per key, even under concurrent requests.
+        *key_parts: the rest of what makes two loads different (device, dtype, options).
+        cache: the cache to use (default: the process-wide `default_cache`).
+
+    Returns:
+        The cached or newly loaded model.
+    """
+    path = Path(source).expanduser()
+    name = str(path.resolve()) if path.exists() else str(source)
+    key = (kind, name, weights_stamp(path), *map(str, key_parts))
+    return (cache if cache is not None else default_cache).get(key, loader)

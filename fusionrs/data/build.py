@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from fusionrs.core.atomic import atomic_file, write_json_atomic
 from fusionrs.data.schema import FEATURES, FusionRecord, Provenance, validate_locator
 from fusionrs.data.sources import SourceItem, SourceSpec, iter_source
 from fusionrs.errors import FusionRSError
@@ -238,9 +239,8 @@ def _stage_chunk(planned: list[PlannedItem], config: BuildConfig, kinds: dict[st
 
 def _write_atomic_parquet(table: pa.Table, failures: list[dict[str, Any]], path: Path) -> None:
     table = table.replace_schema_metadata({"fusionrs_failures": json.dumps(failures)})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)  # atomic: the chunk exists complete or not at all
+    with atomic_file(path) as tmp:  # the chunk exists complete or not at all
+        pq.write_table(table, tmp)
 
 
 # --------------------------------------------------------------------------- distribution
@@ -324,10 +324,8 @@ def _prepare_work_dir(work_dir: Path, config: BuildConfig) -> None:
                 f"size changed); remove it or pass another --work-dir"
             )
     (work_dir / "chunks").mkdir(parents=True, exist_ok=True)
-    tmp = config_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"stage_fingerprint": fingerprint, "config": dataclasses.asdict(config)},
-                              indent=2, default=str) + "\n")
-    os.replace(tmp, config_path)
+    write_json_atomic(config_path, {"stage_fingerprint": fingerprint, "config": dataclasses.asdict(config)},
+                      default=str)
 
 
 def _iter_chunks(chunks_dir: Path, n_chunks: int, columns: list[str] | None = None) -> Iterator[tuple[pa.Table, list]]:

@@ -23,9 +23,10 @@ import pyarrow.parquet as pq
 from huggingface_hub import DatasetCardData
 from tqdm.auto import tqdm
 
-import fusionrs
+from fusionrs.core.atomic import commit_folder
 from fusionrs.data.schema import FEATURES, SCHEMA_VERSION, FusionRecord
 from fusionrs.errors import FusionRSError
+from fusionrs.version import __version__
 
 __all__ = ["DatasetFolderWriter", "WriteReport", "write_dataset_folder"]
 
@@ -173,16 +174,14 @@ class DatasetFolderWriter:
             self.report.split_bytes[split] = sum(m.row_group(g).total_byte_size for m in metadata for g in range(m.num_row_groups))
             self.report.download_bytes += sum((data_dir / Path(n).name).stat().st_size for n in names)
         self.report.source_counts = dict(self._sources)
-        generation = {"schema_version": SCHEMA_VERSION, "fusionrs_version": fusionrs.__version__, **(generation or {})}
+        generation = {"schema_version": SCHEMA_VERSION, "fusionrs_version": __version__, **(generation or {})}
         (self._tmp / "generation.json").write_text(
             json.dumps({"generation": generation, "split_counts": self.report.split_counts,
                         "source_counts": self.report.source_counts, "skipped": self.report.skipped}, indent=2) + "\n"
         )
         card = _render_card(self.report, self._rights, pretty_name, description, generation, license)
         (self._tmp / "README.md").write_text(card)
-        if self.out_dir.exists():
-            shutil.rmtree(self.out_dir)
-        self._tmp.rename(self.out_dir)
+        commit_folder(self._tmp, self.out_dir)
         return self.report
 
     def abort(self) -> None:
@@ -254,4 +253,5 @@ def _render_card(
         sources=[{"name": n, "rows": c, "rights": rights.get(n) or "not stated"} for n, c in sorted(report.source_counts.items())],
         generation=generation,
         skipped=report.skipped,
+        schema_version=SCHEMA_VERSION,
     )

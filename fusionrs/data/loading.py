@@ -18,6 +18,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from fusionrs.core.paths import cache_dir  # re-exported: the cache path lives in core.paths
+from fusionrs.errors import DatasetFolderError
+
 __all__ = [
     "DATASET_NAME",
     "DEFAULT_SIZES",
@@ -33,17 +36,6 @@ DATASET_NAME = "fusionrs"
 DEFAULT_SIZES = {"train": 96, "validation": 24, "test": 24}
 DEFAULT_IMAGE_SIZE = 128
 DEFAULT_SEED = 0
-
-
-def cache_dir() -> Path:
-    """Where fusionrs caches generated data: `$FUSIONRS_CACHE`, else `$HF_HOME/fusionrs`, else
-    `~/.cache/fusionrs`."""
-    if os.environ.get("FUSIONRS_CACHE"):
-        return Path(os.environ["FUSIONRS_CACHE"]).expanduser()
-    hf_home = os.environ.get("HF_HOME")
-    if hf_home:
-        return Path(hf_home).expanduser() / "fusionrs"
-    return Path.home() / ".cache" / "fusionrs"
 
 
 def default_dataset_dir(*, progress: bool = False) -> Path:
@@ -76,7 +68,8 @@ def write_world_folder(out_dir: Path, *, sizes: dict[str, int], image_size: int,
     import itertools
 
     from fusionrs.data.folder import write_dataset_folder
-    from fusionrs.synth import WORLD_VERSION, iter_world_records
+    from fusionrs.data.world_records import iter_world_records
+    from fusionrs.synth import WORLD_VERSION
 
     parts, start = [], 0
     for split, n in sizes.items():
@@ -101,9 +94,9 @@ def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
         return default_dataset_dir(progress=True)
     folder = Path(data_dir).expanduser().resolve()
     if not folder.is_dir():
-        raise FileNotFoundError(f"dataset folder {str(data_dir)!r} does not exist")
+        raise DatasetFolderError(f"dataset folder {str(data_dir)!r} does not exist")
     if not (folder / "README.md").is_file() and not any(folder.glob("data/*.parquet")):
-        raise FileNotFoundError(f"{folder} is not a FusionRS dataset folder (no README.md or data/*.parquet)")
+        raise DatasetFolderError(f"{folder} is not a FusionRS dataset folder (no README.md or data/*.parquet)")
     return folder
 
 

@@ -35,6 +35,7 @@ from fusionrs.data.dedup import (
     pixel_hash,
 )
 from fusionrs.data.schema import FusionRecord, ImageLike
+from fusionrs.data.sources.base import SPLIT_ALIASES
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -49,13 +50,6 @@ __all__ = [
 
 DEFAULT_FRACTIONS: dict[str, float] = {"train": 0.8, "validation": 0.1, "test": 0.1}
 
-# Source datasets name their splits in many ways (Karpathy "val"/"restval", ...); the manifest
-# uses the Hugging Face names.
-SPLIT_ALIASES: dict[str, str] = {
-    "train": "train", "training": "train", "restval": "train",
-    "validation": "validation", "val": "validation", "valid": "validation", "dev": "validation",
-    "test": "test", "testing": "test",
-}
 # When a group's members come from different source splits, the whole group goes to the most
 # held-out one: training on a near-duplicate of a test image is the leak we exist to prevent.
 _HELDOUT_RANK = {"train": 0, "validation": 1, "test": 2}

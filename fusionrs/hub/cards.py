@@ -20,7 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fusionrs.errors import FusionRSError
+from fusionrs.core.repo_id import is_repo_id, looks_like_repo_id
+from fusionrs.errors import CardValidationError  # noqa: F401  (defined in errors.py, re-exported here)
+from fusionrs.version import __version__
 
 __all__ = [
     "CARD_KINDS",
@@ -80,7 +82,6 @@ LICENSE_IDS = frozenset({
 _NON_COMMERCIAL_LICENSES = frozenset(i for i in LICENSE_IDS if "-nc" in i) | {"fair-noncommercial-research-license"}
 SPACE_SDKS = ("gradio", "streamlit", "docker", "static")
 SPACE_COLORS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 _LICENSE_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 # Said on every model card: what the IR is and is not, and the misuse risk the hub's review asks about.
@@ -103,10 +104,6 @@ CITATION = """@misc{fusionrs2026,
   archivePrefix = {arXiv},
   note          = {FusionRS}
 }"""
-
-
-class CardValidationError(FusionRSError, ValueError):
-    """A card's metadata breaks a hub rule; the message lists every problem found."""
 
 
 @dataclass(frozen=True)
@@ -312,13 +309,17 @@ def render_dataset_card(
     generation: Mapping[str, Any],
     skipped: list[dict[str, str]],
     citation: str | None = CITATION,
+    schema_version: int | None = None,
 ) -> str:
     """README.md of a dataset folder from model_cards/dataset.md (`card_data`: a DatasetCardData that
-    already holds `configs` + `dataset_info`). Used by the folder writer and by `push` to refresh."""
+    already holds `configs` + `dataset_info`). Used by the folder writer and by `push` to refresh.
+
+    `schema_version`: the dataset schema the folder was written with; the folder writer passes it,
+    None reads the current `fusionrs.data.schema.SCHEMA_VERSION`."""
     from huggingface_hub import DatasetCard
 
-    import fusionrs
-    from fusionrs.data.schema import SCHEMA_VERSION
+    if schema_version is None:
+        from fusionrs.data.schema import SCHEMA_VERSION as schema_version
 
     inherited = licence_from_rights({s["name"]: s.get("rights") or "" for s in sources})
     declared = card_data.get("license") or inherited.license
@@ -344,8 +345,8 @@ def render_dataset_card(
         skipped=skipped,
         citation=citation,
         limitations=LIMITATIONS[:2],
-        fusionrs_version=fusionrs.__version__,
-        schema_version=SCHEMA_VERSION,
+        fusionrs_version=__version__,
+        schema_version=schema_version,
     )
     return str(card)
 
@@ -427,7 +428,7 @@ def _hub_ids(values: Iterable[Any]) -> list[str]:
     out = []
     for value in values:
         text = str(value)
-        if "/" in text and _REPO_ID.match(text) and not Path(text).exists() and not text.startswith((".", "/", "runs/")):
+        if looks_like_repo_id(text) and not text.startswith("runs/"):
             out.append(text)
     return list(dict.fromkeys(out))
 
@@ -463,8 +464,6 @@ def render_model_card(
     "llvip"), `license` (a hub id; never relaxes non-commercial data).
     """
     from huggingface_hub import ModelCard, ModelCardData
-
-    import fusionrs
 
     if kind not in _MODEL_CARD_DEFAULTS:
         raise ValueError(f"unknown model card kind {kind!r}; one of {', '.join(_MODEL_CARD_DEFAULTS)}")
@@ -518,7 +517,7 @@ def render_model_card(
         data_refs=[str(r) for r in data_refs],
         limitations=LIMITATIONS,
         citation=CITATION,
-        fusionrs_version=fusionrs.__version__,
+        fusionrs_version=__version__,
     )
     return str(card)
 
@@ -543,7 +542,7 @@ def _check_str_list(meta: Mapping[str, Any], key: str, problems: list[str], *, i
     if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
         problems.append(f"{key}: expected a string or a list of strings, got {value!r}")
     elif ids:
-        bad = [v for v in values if not _REPO_ID.match(v)]
+        bad = [v for v in values if not is_repo_id(v, require_namespace=False)]
         if bad:
             problems.append(f"{key}: not hub repo ids: {', '.join(bad)}")
 

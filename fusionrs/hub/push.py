@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from fusionrs.errors import FusionRSError
+from fusionrs.errors import FolderError  # noqa: F401  (defined in errors.py, re-exported here)
 from fusionrs.hub.cards import check_card, refresh_dataset_card, render_model_card
 from fusionrs.hub.resolve import HubOfflineError, is_offline
 
@@ -31,10 +32,6 @@ MODEL_IGNORE = ["checkpoints/**", "checkpoints", "samples/**", "logs/**", "*.pt"
                 "optimizer*", "**/__pycache__/**", "**/.*", ".*"]
 DATASET_IGNORE = ["**/__pycache__/**", "**/.*", ".*", "*.tmp"]
 _CLIP_TYPES = ("clip", "vision-text-dual-encoder", "siglip", "siglip2", "chinese_clip", "altclip")
-
-
-class FolderError(FusionRSError):
-    """The folder is not a valid folder of the kind being pushed; the message names what is missing."""
 
 
 @dataclass

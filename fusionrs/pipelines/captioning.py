@@ -46,20 +46,62 @@ class RGBIRCaptioningPipeline(Pipeline):
         self.translator_spec = translator or self.vlm_config.get("translator")
         self._translator = None
 
-    # transformers' Pipeline contract; __call__ below runs the same steps batched.
-    def _sanitize_parameters(self, task=None, mode=None, max_new_tokens=None, batch_size=None, on_error=None, **kwargs):
-        params = {k: v for k, v in {"task": task, "mode": mode, "max_new_tokens": max_new_tokens,
-                                    "batch_size": batch_size, "on_error": on_error}.items() if v is not None}
-        return params, {}, {}
+    # transformers' Pipeline contract: `_sanitize_parameters` splits the call's keyword arguments,
+    # `preprocess` loads the images (translating missing IR) and builds the chat examples, `_forward`
+    # generates, `postprocess` assembles one result dict per item. `__call__` only wraps the items in
+    # one `_Batch`, so they go through these steps together: transformers would otherwise run a list
+    # item by item, and its DataLoader batching collates tensors, not chat examples with PIL images.
+    def _sanitize_parameters(self, task=None, mode=None, max_new_tokens=None, generation_batch_size=None, on_error=None,
+                             **kwargs):
+        preprocess = {k: v for k, v in {"task": task, "mode": mode, "on_error": on_error}.items() if v is not None}
+        forward = {k: v for k, v in {"max_new_tokens": max_new_tokens,
+                                     "batch_size": generation_batch_size}.items() if v is not None}
+        return preprocess, forward, {}
 
-    def preprocess(self, inputs, **kwargs):
-        return inputs
+    def preprocess(self, inputs, task: str | None = None, mode: str | None = None, on_error: str = "raise"):
+        """Load and check every item, translate missing IR, build one chat example per (task, item)."""
+        from fusionrs.vlm.chat import build_messages, check_mode
 
-    def _forward(self, model_inputs, **kwargs):
-        return model_inputs
+        items = inputs.items if isinstance(inputs, _Batch) else [inputs]
+        task = task or "caption"
+        tasks = CAPTION_TASKS if task == "both" else (task,)
+        for name in tasks:
+            if name not in CAPTION_TASKS:
+                raise FusionRSError(f"task {name!r} is not one of caption, ir_aware_caption, both")
+        if on_error not in ("raise", "return"):
+            raise FusionRSError(f"on_error must be 'raise' or 'return', got {on_error!r}")
+        mode = check_mode(mode or self.vlm_config.get("mode") or "rgb+ir")
 
-    def postprocess(self, model_outputs, **kwargs):
-        return model_outputs
+        loaded, errors = self._load_items(items, mode, on_error)
+        good = [i for i in range(len(items)) if i not in errors]
+        self._translate_missing(loaded, good, mode)
+        examples = {name: [{"id": str(i), "messages": build_messages(mode, name), "images": self._images(loaded[i], mode),
+                            "image_keys": []} for i in good] for name in tasks}
+        return {"count": len(items), "errors": errors, "good": good, "examples": examples,
+                "ir_source": {i: loaded[i]["ir_source"] for i in good}}
+
+    def _forward(self, model_inputs, max_new_tokens: int = 40, batch_size: int = 8):
+        """Generate the texts of every task, batched over the items."""
+        from fusionrs.vlm.generate import generate_texts
+
+        texts = {}
+        for name, examples in model_inputs["examples"].items():
+            texts[name], _ = generate_texts(self.model, self.processor, examples, max_new_tokens=max_new_tokens,
+                                            batch_size=batch_size, progress=False)
+        return {**model_inputs, "texts": texts}
+
+    def postprocess(self, model_outputs):
+        """One dict per item: the text of each task and `ir_source`, or `{"error": ...}`."""
+        errors = model_outputs["errors"]
+        results: list[dict[str, Any]] = [{"error": errors[i]} if i in errors else {}
+                                         for i in range(model_outputs["count"])]
+        good = model_outputs["good"]
+        for name, texts in model_outputs["texts"].items():
+            for i, text in zip(good, texts):
+                results[i][name] = text
+        for i in good:
+            results[i]["ir_source"] = model_outputs["ir_source"][i]
+        return results
 
     @property
     def translator(self):
@@ -84,33 +126,10 @@ class RGBIRCaptioningPipeline(Pipeline):
     def __call__(self, inputs, task: str | None = None, mode: str | None = None, max_new_tokens: int = 40,
                  batch_size: int = 8, on_error: str = "raise", **kwargs):
         """Caption one input dict or a list of them; see the module docstring for the format."""
-        from fusionrs.vlm.chat import build_messages, check_mode
-        from fusionrs.vlm.generate import generate_texts
-
         single = isinstance(inputs, dict) or not isinstance(inputs, (list, tuple))
         items = [inputs] if single else list(inputs)
-        task = task or "caption"
-        tasks = CAPTION_TASKS if task == "both" else (task,)
-        for name in tasks:
-            if name not in CAPTION_TASKS:
-                raise FusionRSError(f"task {name!r} is not one of caption, ir_aware_caption, both")
-        if on_error not in ("raise", "return"):
-            raise FusionRSError(f"on_error must be 'raise' or 'return', got {on_error!r}")
-        mode = check_mode(mode or self.vlm_config.get("mode") or "rgb+ir")
-
-        loaded, errors = self._load_items(items, mode, on_error)
-        results: list[dict[str, Any]] = [{"error": errors[i]} if i in errors else {} for i in range(len(items))]
-        good = [i for i in range(len(items)) if i not in errors]
-        self._translate_missing(loaded, good, mode)
-        for name in tasks:
-            examples = [{"id": str(i), "messages": build_messages(mode, name), "images": self._images(loaded[i], mode),
-                         "image_keys": []} for i in good]
-            texts, _ = generate_texts(self.model, self.processor, examples, max_new_tokens=max_new_tokens,
-                                      batch_size=batch_size, progress=False)
-            for i, text in zip(good, texts):
-                results[i][name] = text
-        for i in good:
-            results[i]["ir_source"] = loaded[i]["ir_source"]
+        results = super().__call__(_Batch(items), task=task, mode=mode, max_new_tokens=max_new_tokens,
+                                   generation_batch_size=batch_size, on_error=on_error, **kwargs)
         return results[0] if single else results
 
     def _load_items(self, items: list, mode: str, on_error: str) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
@@ -160,7 +179,21 @@ class RGBIRCaptioningPipeline(Pipeline):
         return images_for_mode(mode, rgb=entry["rgb"], ir=entry["ir"])
 
 
+class _Batch:
+    """The items of one call, passed to `Pipeline.__call__` as a single input (see the contract above)."""
+
+    def __init__(self, items: list) -> None:
+        self.items = items
+
+
 def _describe(source: Any) -> str:
     if isinstance(source, (str, Path)):
         return str(source)
     return type(source).__name__
+
+
+# Imported before `transformers.pipelines` (e.g. `fusionrs.pipelines.captioning` first), this module was still
+# initialising when the registry hook ran; register now that it is complete.
+from fusionrs.pipelines.registry import register_own_task  # noqa: E402
+
+register_own_task(RGBIRCaptioningPipeline)

@@ -99,3 +99,10 @@ class RGBIRFeatureExtractionPipeline(ClipPipelineBase):
         embeddings = {k: v[0] if return_tensors else v[0].tolist() for k, v in model_outputs.items() if k in _KEYS}
         single = model_outputs["single"]
         return embeddings[single] if single else embeddings
+
+
+# Imported before `transformers.pipelines` (e.g. `fusionrs.pipelines.clip_features` first), this module was still
+# initialising when the registry hook ran; register now that it is complete.
+from fusionrs.pipelines.registry import register_own_task  # noqa: E402
+
+register_own_task(RGBIRFeatureExtractionPipeline)

@@ -14,7 +14,7 @@ import importlib.util
 import sys
 import warnings
 
-__all__ = ["PIPELINE_TASKS", "install_pipeline_hook", "register_pipelines"]
+__all__ = ["PIPELINE_TASKS", "install_pipeline_hook", "register_own_task", "register_pipelines"]
 
 # task -> (module, pipeline class, transformers auto-model class name, task type)
 # One line per task; the modules import transformers at module level, which is fine: they load only here.
@@ -35,14 +35,38 @@ def register_pipelines() -> None:
     for task, (module_name, class_name, auto_class, task_type) in PIPELINE_TASKS.items():
         if task in PIPELINE_REGISTRY.supported_tasks:
             continue
+        module = sys.modules.get(module_name)
+        if module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False):
+            continue  # that module is importing transformers right now; it registers itself when done
         try:
             pipeline_class = getattr(importlib.import_module(module_name), class_name)
         except Exception as exc:  # a broken task must never break `import transformers`
+            if any(getattr(getattr(sys.modules.get(m), "__spec__", None), "_initializing", False)
+                   for m, *_ in PIPELINE_TASKS.values()):
+                continue  # it needs a task module still mid-import; that module retries when done
             warnings.warn(f"fusionrs: pipeline task {task!r} not registered: {exc}", stacklevel=2)
+            continue
+        if task in PIPELINE_REGISTRY.supported_tasks:  # its module registered itself while importing
             continue
         PIPELINE_REGISTRY.register_pipeline(
             task, pipeline_class=pipeline_class, pt_model=getattr(transformers, auto_class), type=task_type
         )
+
+
+def register_own_task(pipeline_class: type) -> None:
+    """Called at the end of a task's module: register its class if the hook skipped it mid-import."""
+    if "transformers.pipelines" not in sys.modules:
+        return  # the hook registers it when transformers loads its pipelines
+    import transformers
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    for task, (module_name, class_name, auto_class, task_type) in PIPELINE_TASKS.items():
+        if module_name == pipeline_class.__module__ and class_name == pipeline_class.__name__:
+            if task not in PIPELINE_REGISTRY.supported_tasks:
+                PIPELINE_REGISTRY.register_pipeline(
+                    task, pipeline_class=pipeline_class, pt_model=getattr(transformers, auto_class), type=task_type
+                )
+    register_pipelines()  # the tasks that were skipped because they needed this module
 
 
 class _Loader(importlib.abc.Loader):

@@ -79,3 +79,10 @@ class ZeroShotRGBIRClassificationPipeline(ClipPipelineBase):
         probs = model_outputs["logits"].float().softmax(dim=-1).tolist()
         ranked = sorted(zip(probs, model_outputs["candidate_labels"]), key=lambda pair: -pair[0])
         return [{"score": score, "label": label} for score, label in ranked]
+
+
+# Imported before `transformers.pipelines` (e.g. `fusionrs.pipelines.zero_shot` first), this module was still
+# initialising when the registry hook ran; register now that it is complete.
+from fusionrs.pipelines.registry import register_own_task  # noqa: E402
+
+register_own_task(ZeroShotRGBIRClassificationPipeline)

@@ -6,11 +6,11 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fusionrs.errors import FusionRSError
+from fusionrs.reproduce.context import Context  # re-exported: stages and the runner share it
 
 __all__ = ["PRESETS", "Context", "load_preset", "run_reproduction"]
 
@@ -23,26 +23,6 @@ def load_preset(name: str) -> dict[str, Any]:
     if name not in presets:
         raise FusionRSError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
     return presets[name]
-
-
-@dataclass
-class Context:
-    """What every stage sees: the preset, the output folder and the results of earlier stages."""
-
-    preset_name: str
-    preset: dict[str, Any]
-    out: Path
-    results: dict[str, Any]
-    progress: bool = True
-
-    @property
-    def seed(self) -> int:
-        return int(self.preset.get("seed", 0))
-
-    def stage_dir(self, name: str) -> Path:
-        path = self.out / name
-        path.mkdir(parents=True, exist_ok=True)
-        return path
 
 
 def _fingerprint(preset: dict[str, Any]) -> str:

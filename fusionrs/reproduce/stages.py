@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fusionrs.reproduce.runner import Context
+from fusionrs.reproduce.context import Context
 
 __all__ = ["STAGES"]
 

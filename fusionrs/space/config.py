@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
-from fusionrs.errors import FusionRSError
+from fusionrs.errors import SpaceConfigError  # noqa: F401  (defined in errors.py, re-exported here)
 
 __all__ = ["ENV_PREFIX", "LINEAR_WORLD", "SpaceConfig", "SpaceConfigError", "default_translator_spec",
            "local_model"]
@@ -26,10 +26,6 @@ LOCAL_TRANSLATORS = ("runs/translator/base/final", "runs/mini/translator/run/fin
 # when no --clip / --vlm is given.
 LOCAL_MODELS = {"clip": ("runs/mini/clip/trimodal/final", "config.json"),
                 "vlm": ("runs/mini/vlm/trained/model", "config.json")}
-
-
-class SpaceConfigError(FusionRSError):
-    """A Space setting is invalid; the message names the setting (flag or environment variable)."""
 
 
 @dataclass(frozen=True)

@@ -18,16 +18,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fusionrs.core.atomic import atomic_file
+from fusionrs.core.repo_id import looks_like_repo_id
 from fusionrs.errors import FusionRSError
+from fusionrs.errors import NotConfiguredError  # noqa: F401  (defined in errors.py, re-exported here)
 from fusionrs.space.config import LINEAR_WORLD, SpaceConfig
 
 __all__ = ["Answer", "GalleryItem", "NotConfiguredError", "SpaceModels", "example_scenes", "pretty_label"]
 
 THUMB = 16  # side of the colour-layout thumbnail used to find the nearest gallery scene without CLIP
-
-
-class NotConfiguredError(FusionRSError):
-    """The tab needs a model this Space was started without; the message says how to configure it."""
 
 
 @dataclass
@@ -161,11 +160,9 @@ class SpaceModels:
 
         path = cache_dir() / "space" / f"linear-world{WORLD_VERSION}.json"
         if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
             scenes = [generate_scene(i, seed=1000, size=128) for i in range(16)]
-            tmp = path.with_suffix(".tmp")
-            LinearTranslator.fit((s.rgb, s.ir) for s in scenes).save(tmp)
-            tmp.replace(path)
+            with atomic_file(path) as tmp:
+                LinearTranslator.fit((s.rgb, s.ir) for s in scenes).save(tmp)
         return path
 
     def translate(self, rgb: Image.Image) -> Answer:
@@ -181,8 +178,8 @@ class SpaceModels:
                 from fusionrs.data.loading import load_dataset
 
                 data = self.config.data
-                if data and _looks_like_repo_id(data):
-                    from fusionrs.hub.resolve import resolve_dataset_source
+                if data and looks_like_repo_id(data):
+                    from fusionrs.core.resolve import resolve_dataset_source
 
                     data = resolve_dataset_source(data)
                 self._dataset = load_dataset(data)
@@ -320,18 +317,21 @@ class SpaceModels:
         return gallery[best], float(sims[best]), "colour-layout thumbnail similarity"
 
     def _vlm(self):
-        from fusionrs.core import default_cache
+        from fusionrs.core.model_cache import cached_model
 
         folder = _local(self.config.vlm, "model")
 
         def load():
-            import fusionrs  # noqa: F401  registers the task with transformers
             from transformers import pipeline
+
+            from fusionrs.pipelines.registry import register_pipelines
+
+            register_pipelines()  # the rgb-ir-captioning task
 
             return pipeline("rgb-ir-captioning", model=folder)
 
         try:
-            return default_cache.get(("space-vlm", str(folder)), load)
+            return cached_model("space-vlm", folder, load)
         except (OSError, ValueError, KeyError) as error:
             raise FusionRSError(f"VLM {folder!r} could not be loaded: {error}") from None
 
@@ -383,17 +383,11 @@ class SpaceModels:
             return self._captioner
 
 
-def _looks_like_repo_id(value: str) -> bool:
-    from fusionrs.hub.resolve import looks_like_repo_id
-
-    return looks_like_repo_id(value)
-
-
 def _local(value: str, repo_type: str) -> str:
     """A local folder for a folder path or a hub repo id (offline: from the cache, or a clear error at once)."""
-    if not _looks_like_repo_id(value):
+    if not looks_like_repo_id(value):
         return value
-    from fusionrs.hub.resolve import resolve_repo
+    from fusionrs.core.resolve import resolve_repo
 
     return str(resolve_repo(value, repo_type))
 

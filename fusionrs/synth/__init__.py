@@ -12,7 +12,7 @@ from fusionrs.synth.analysis import linear_fit_report
 from fusionrs.synth.captions import FORBIDDEN_IR_WORDS, forbidden_words_in
 from fusionrs.synth.layout import SCENE_CLASSES
 from fusionrs.synth.materials import MATERIAL_TABLE, MATERIALS, Material, same_colour_pairs
-from fusionrs.synth.world import WORLD_VERSION, Scene, generate_scene, iter_world_records, scene_to_record
+from fusionrs.synth.world import WORLD_VERSION, Scene, generate_scene
 
 __all__ = [
     "FORBIDDEN_IR_WORDS",
@@ -24,8 +24,6 @@ __all__ = [
     "WORLD_VERSION",
     "forbidden_words_in",
     "generate_scene",
-    "iter_world_records",
     "linear_fit_report",
     "same_colour_pairs",
-    "scene_to_record",
 ]

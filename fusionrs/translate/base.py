@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 from PIL import Image, ImageOps
 
+from fusionrs.errors import UnknownSpecError
+
 __all__ = [
     "Translator",
     "GrayscaleTranslator",
@@ -129,6 +131,6 @@ def get_translator(spec: str) -> Translator:
         from fusionrs.translate.diffv2ir_translator import DiffV2IRTranslator
 
         return DiffV2IRTranslator.from_spec(spec)
-    raise ValueError(
+    raise UnknownSpecError(
         f"unknown translator {spec!r}; available: {', '.join(TRANSLATORS)}, linear:FILE, fusionrs:DIR, diffv2ir:DIR"
     )

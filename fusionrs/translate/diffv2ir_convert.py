@@ -20,7 +20,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from fusionrs.errors import FusionRSError
+from fusionrs.errors import CheckpointLoadError, CheckpointLayoutError  # noqa: F401  (defined in errors.py, re-exported here)
 
 __all__ = [
     "CheckpointLoadError",
@@ -97,14 +97,6 @@ DEFAULT_TOKENIZER = "openai/clip-vit-large-patch14"
 _UNET_PREFIX = "model.diffusion_model."
 _VAE_PREFIX = "first_stage_model."
 _CLIP_PREFIX = "cond_stage_model.transformer."
-
-
-class CheckpointLoadError(FusionRSError, ValueError):
-    """The checkpoint file could not be read safely."""
-
-
-class CheckpointLayoutError(FusionRSError, ValueError):
-    """The checkpoint's keys or shapes are not those of a DiffV2IR model."""
 
 
 def load_original_state_dict(path: str | os.PathLike) -> dict[str, Any]:
@@ -288,7 +280,7 @@ def convert_diffv2ir_checkpoint(
             `model.diffusion_model.*`; True requires the EMA copies.
         overwrite: replace an existing `out_dir`.
     """
-    from fusionrs.pipelines.diffv2ir import DiffV2IRPipeline, diffv2ir_scheduler
+    from fusionrs.translate.pipeline_diffv2ir import DiffV2IRPipeline, diffv2ir_scheduler
 
     out_dir = Path(out_dir)
     occupied = out_dir.exists() and any(out_dir.iterdir())

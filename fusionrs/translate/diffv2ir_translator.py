@@ -57,7 +57,7 @@ class DiffV2IRTranslator:
         device: str | None = None,
         dtype: str | None = None,
     ):
-        from fusionrs.pipelines.diffv2ir import DEFAULT_EDIT_PROMPT
+        from fusionrs.translate.pipeline_diffv2ir import DEFAULT_EDIT_PROMPT
 
         self.model_dir = Path(model_dir)
         if not (self.model_dir / "model_index.json").is_file():
@@ -108,7 +108,7 @@ class DiffV2IRTranslator:
         if self._pipeline is None:
             from fusionrs.core.device import select_device, select_dtype
             from fusionrs.core.model_cache import default_cache
-            from fusionrs.pipelines.diffv2ir import DiffV2IRPipeline
+            from fusionrs.translate.pipeline_diffv2ir import DiffV2IRPipeline
 
             device = select_device(self.device)
             dtype = select_dtype(device, self.dtype)
@@ -124,7 +124,7 @@ class DiffV2IRTranslator:
     def translate_one(self, image: Image.Image) -> Image.Image:
         import torch
 
-        from fusionrs.pipelines.diffv2ir import caption_prompt
+        from fusionrs.translate.pipeline_diffv2ir import caption_prompt
 
         rgb = image.convert("RGB")
         width, height = working_size(*rgb.size, self.resolution)

@@ -25,7 +25,7 @@ def load_pipeline(folder: str | Path, device: str | None = None, dtype: str | No
     key = ("rgb-to-ir", str(Path(folder).resolve()), str(dev), str(dt))
 
     def _load():
-        from fusionrs.pipelines.rgb_to_ir import RGBToIRPipeline
+        from fusionrs.translate.pipeline_rgb_to_ir import RGBToIRPipeline
 
         pipe = RGBToIRPipeline.from_pretrained(str(folder), dtype=dt)
         pipe.unet.eval()

@@ -134,7 +134,7 @@ def _to_tensor(batch: np.ndarray, device):
 def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str, sources: list[str],
                     extra: dict[str, Any] | None = None) -> Path:
     """Write a translator folder: pipeline (model_index.json + unet/) + translator_config.json."""
-    from fusionrs.pipelines.rgb_to_ir import RGBToIRPipeline
+    from fusionrs.translate.pipeline_rgb_to_ir import RGBToIRPipeline
     from fusionrs.translate.model import INPUT_NORMALISATION, OUTPUT_RULE, TRANSLATOR_CONFIG_NAME, licence_for_sources
 
     folder = Path(folder)

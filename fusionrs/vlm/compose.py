@@ -203,7 +203,7 @@ def compose_offline_llava(
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from fusionrs.captions.local import smollm2_path
+    from fusionrs.weights import smollm2_path
 
     if vision is None:
         from transformers import Dinov2Model

@@ -126,8 +126,13 @@ def encode_example(processor, example: dict[str, Any], max_answer_tokens: int = 
         raise FusionRSError("the chat template does not render the prompt as a prefix of the full turn")
     images = example_images(example)
     encoded = processor(text=[full_text], images=[images], return_tensors="pt")
-    prompt_len = processor(text=[prompt_text], images=[images], return_tensors="pt")["input_ids"].shape[1]
     input_ids = encoded["input_ids"][0]
+    # The prompt length comes from the tokens: the answer turn holds no image, so its ids are the tail of
+    # the full sequence. Only if the tokenizer merges across the boundary is the prompt encoded again.
+    answer_turn = tokenizer(full_text[len(prompt_text):], add_special_tokens=False)["input_ids"]
+    prompt_len = len(input_ids) - len(answer_turn)
+    if not answer_turn or input_ids[prompt_len:].tolist() != list(answer_turn):
+        prompt_len = processor(text=[prompt_text], images=[images], return_tensors="pt")["input_ids"].shape[1]
     labels = input_ids.clone()
     labels[:prompt_len] = IGNORE_INDEX
     out = {"input_ids": input_ids, "labels": labels, "image_keys": example["image_keys"]}

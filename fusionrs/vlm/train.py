@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -25,6 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fusionrs.core.atomic import atomic_file, atomic_folder
 from fusionrs.errors import FusionRSError
 
 __all__ = [
@@ -182,10 +184,8 @@ class FeatureCache:
         if keys and self.path is not None:
             from safetensors.torch import save_file
 
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            save_file(self.features, str(tmp))
-            tmp.replace(self.path)
+            with atomic_file(self.path) as tmp:
+                save_file(self.features, str(tmp))
         return len(keys)
 
     def stack(self, keys: Sequence[str]):
@@ -338,15 +338,13 @@ def _save_checkpoint(model, optimizer, out: Path, step: int, elapsed: float, tok
     from safetensors.torch import save_file
 
     folder = out / f"checkpoint-{step}"
-    folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}
-    save_file(state, str(folder / "adapter_state.safetensors"))
-    torch.save({"optimizer": optimizer.state_dict(), "step": step, "elapsed": elapsed, "tokens": tokens,
-                "torch_rng": torch.get_rng_state()}, folder / "trainer_state.pt")
+    with atomic_folder(folder) as staging:  # a kill mid-save leaves the previous checkpoint intact
+        save_file(state, str(staging / "adapter_state.safetensors"))
+        torch.save({"optimizer": optimizer.state_dict(), "step": step, "elapsed": elapsed, "tokens": tokens,
+                    "torch_rng": torch.get_rng_state()}, staging / "trainer_state.pt")
     for old in out.glob("checkpoint-*"):  # keep the newest only: they are resume points, not results
         if old != folder:
-            import shutil
-
             shutil.rmtree(old, ignore_errors=True)
 
 

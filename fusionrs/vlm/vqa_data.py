@@ -33,7 +33,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fusionrs.errors import FusionRSError
+from fusionrs.errors import HitUavError  # noqa: F401  (defined in errors.py, re-exported here)
 
 __all__ = [
     "CATEGORIES",
@@ -68,10 +68,6 @@ QUESTIONS = {
     "category": "Which object category is most common in this thermal image?",
     "day_night": "Was this thermal image taken during the day or at night?",
 }
-
-
-class HitUavError(FusionRSError, ValueError):
-    """The HIT-UAV folder or one of its records is missing or malformed (the message names it)."""
 
 
 def load_hit_uav(hit_uav_dir: str | Path, split: str) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from fusionrs.data.sources.base import SourceItem, SourceSpecError, normalise_sp
 from fusionrs.data.sources.captions_json import iter_coco, iter_karpathy, iter_nwpu, iter_rsitmd
 from fusionrs.data.sources.files import iter_folder, iter_table, iter_thermal
 from fusionrs.data.sources.generated import iter_hf_folder, iter_synth
-from fusionrs.hub.resolve import looks_like_repo_id
+from fusionrs.core.repo_id import looks_like_repo_id
 
 __all__ = ["KINDS", "DEFAULT_RIGHTS", "SourceItem", "SourceSpec", "SourceSpecError", "iter_source", "parse_source",
            "normalise_split"]

@@ -11,16 +11,19 @@ from typing import Any, Literal
 
 from PIL import Image
 
+from fusionrs.errors import SourceSpecError  # noqa: F401  (defined in errors.py, re-exported here)
+
 __all__ = [
-    "SourceItem", "SourceSpecError", "class_from_filename", "normalise_class", "normalise_split", "split_from_name",
+    "SPLIT_ALIASES", "SourceItem", "SourceSpecError", "class_from_filename", "normalise_class", "normalise_split", "split_from_name",
 ]
 
-_SPLIT_ALIASES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
-                  "validation": "validation", "dev": "validation", "test": "test", "testing": "test"}
-
-
-class SourceSpecError(ValueError):
-    """A `KIND:PATH` source specification or a source's annotation file is unusable."""
+# Source datasets name their splits in many ways (Karpathy "val"/"restval", ...); records use the
+# Hugging Face names. The one table: the split stage (`fusionrs.data.splits`) reads it too.
+SPLIT_ALIASES: dict[str, str] = {
+    "train": "train", "training": "train", "restval": "train",
+    "validation": "validation", "val": "validation", "valid": "validation", "dev": "validation",
+    "test": "test", "testing": "test",
+}
 
 
 @dataclass
@@ -57,7 +60,7 @@ def normalise_split(name: str | None) -> str | None:
     if name is None or str(name).strip() == "":
         return None
     key = str(name).strip().lower()
-    return _SPLIT_ALIASES.get(key, re.sub(r"\W", "_", key))
+    return SPLIT_ALIASES.get(key, re.sub(r"\W", "_", key))
 
 
 def class_from_filename(filename: str) -> str:
@@ -70,8 +73,8 @@ def class_from_filename(filename: str) -> str:
 def split_from_name(name: str) -> str | None:
     """`ucm_test_coco_format` -> 'test': annotation files often carry their split in the name."""
     for token in re.split(r"[^A-Za-z]+", name.lower()):
-        if token in _SPLIT_ALIASES:
-            return _SPLIT_ALIASES[token]
+        if token in SPLIT_ALIASES:
+            return SPLIT_ALIASES[token]
     return None
 
 

@@ -19,7 +19,7 @@ def iter_hf_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[S
     captions; images stay encoded until staging."""
     import datasets
 
-    from fusionrs.hub.resolve import resolve_dataset_source
+    from fusionrs.core.resolve import resolve_dataset_source
 
     # a hub repo id becomes its snapshot folder (offline and uncached: HubOfflineError, at once)
     folder = resolve_dataset_source(folder) if not Path(folder).is_dir() else Path(folder)

@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 from tqdm.auto import tqdm
 
-from fusionrs.captions.base import IRCaptioner, get_captioner
+from fusionrs.captions.base import IRCaptioner
+from fusionrs.captions.factory import get_captioner
 from fusionrs.errors import FusionRSError
 
 __all__ = ["recaption_folder"]

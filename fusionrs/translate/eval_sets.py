@@ -1,0 +1,64 @@
+"""Evaluation sets of `fusionrs eval translator` (and benchmarks/translator.py): pairs to score, pairs the
+linear baseline is fitted on, and the KID block. `args` is any object with the CLI's attribute names.
+"""
+
+from __future__ import annotations
+
+__all__ = ["eval_pairs", "kid_block", "linear_pairs"]
+
+
+def eval_pairs(spec: str, args):
+    """Evaluation pairs for `spec`: `world:N` (seed `args.world_seed`), a RoadScene folder (its validation
+    split) or any pair folder; `args` needs world_seed, world_size."""
+    from pathlib import Path
+
+    from fusionrs.translate.data import load_pairs, split_roadscene, world_pairs
+
+    if spec.startswith("world:"):
+        return world_pairs(range(int(spec.split(":", 1)[1])), seed=args.world_seed, size=args.world_size).pairs
+    folder = Path(spec)
+    if folder.name.lower() == "roadscene":
+        return load_pairs(folder, names=set(split_roadscene(folder)["validation"])).pairs
+    return load_pairs(folder).pairs
+
+
+def linear_pairs(spec: str | None, pairs_spec: str, args):
+    """Pairs the linear baseline is fitted on (`spec`, else `pairs_spec`); `args` needs seed, world_size."""
+    from pathlib import Path
+
+    from fusionrs.errors import FusionRSError
+    from fusionrs.translate.data import load_pairs, split_roadscene, world_pairs
+
+    spec = spec or pairs_spec
+    if spec.startswith("world:"):
+        # the world the models train on (TrainConfig uses seed + 1000), disjoint from --world-seed scenes
+        return world_pairs(range(int(spec.split(":", 1)[1])), seed=args.seed + 1000, size=args.world_size).pairs
+    folder = Path(spec)
+    if folder.name.lower() == "roadscene":
+        return load_pairs(folder, names=set(split_roadscene(folder)["train"])).pairs
+    raise FusionRSError(f"--linear-from is needed for {pairs_spec!r}: give a RoadScene folder, world:N or linear:FILE")
+
+
+def kid_block(args, model, baselines) -> dict:
+    """KID between translated aerial RGB (val) and real aerial thermal (val) for model and baselines.
+
+    Needs `fusionrs.metrics.kid.kid_score(real_images, generated_images)` (DINOv2-S features);
+    reports why it was skipped otherwise.
+    """
+    import importlib
+
+    from PIL import Image
+
+    from fusionrs.translate.data import load_unpaired
+
+    try:
+        kid_score = importlib.import_module("fusionrs.metrics.kid").kid_score
+    except (ImportError, AttributeError) as exc:
+        return {"skipped": f"fusionrs.metrics.kid.kid_score unavailable: {exc}"}
+    rgbs = load_unpaired(args.kid_rgb, split="val", limit=args.kid_n, mode="RGB", seed=args.seed)
+    thermal = [Image.fromarray(a) for a in load_unpaired(args.kid_thermal, split="val", limit=args.kid_n, mode="L", seed=args.seed)]
+    systems = ({"model": model} if model is not None else {}) | dict(baselines)
+    out = {"n_rgb": len(rgbs), "n_thermal": len(thermal), "rgb": args.kid_rgb, "thermal": args.kid_thermal}
+    for name, fn in systems.items():
+        out[name] = kid_score(thermal, [Image.fromarray(a) for a in fn(rgbs)])
+    return out

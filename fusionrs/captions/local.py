@@ -108,12 +108,12 @@ class LocalCaptioner:
 
     # ------------------------------------------------------------------ loading
     def _load(self):
-        from fusionrs.core import default_cache, select_device, select_dtype
+        from fusionrs.core import select_device, select_dtype
+        from fusionrs.core.model_cache import cached_model
 
         device = select_device(self.device)
         dtype = select_dtype(device, self.dtype)
         path = _resolve(self.model_name)
-        key = ("captions.local", str(path), str(device), str(dtype))
 
         def loader():
             from transformers import AutoProcessor, AutoTokenizer
@@ -143,7 +143,7 @@ class LocalCaptioner:
             model.to(device).eval()
             return model, tok, is_vlm
 
-        return default_cache.get(key, loader), device
+        return cached_model("captions.local", path, loader, device, dtype), device
 
     # ------------------------------------------------------------------ generation
     def _generate(self, prompts: list[list[dict[str, Any]]], images: list[Image.Image] | None, *, sample: bool,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from fusionrs.core.atomic import write_json_atomic
 from fusionrs.errors import FusionRSError
 from fusionrs.reproduce.context import Context  # re-exported: stages and the runner share it
 
@@ -76,9 +77,7 @@ def run_reproduction(preset_name: str, out: str | Path, *, progress: bool = True
         if result["over_budget"]:
             print(f"  warning: {name} took {seconds:.0f} s, over its {budget} s budget")
         ctx.results[name] = result
-        tmp = done.with_suffix(".tmp")
-        tmp.write_text(json.dumps(result, indent=2, default=str) + "\n")
-        tmp.replace(done)  # atomic: a killed stage leaves no half-written marker
+        write_json_atomic(done, result, default=str)  # a killed stage leaves no half-written marker
     results = {"preset": preset_name, "settings": preset, "seed": ctx.seed, "stages": ctx.results,
                "total_seconds": round(time.perf_counter() - total_start, 1), "environment": environment_info()}
     write_report(out, results)

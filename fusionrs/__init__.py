@@ -8,6 +8,7 @@ imports none of torch, transformers, datasets, diffusers or gradio.
 """
 
 from fusionrs.core.import_hooks import when_imported
+from fusionrs.pipelines.registry import install_pipeline_hook
 from fusionrs.version import __version__
 
 __all__ = ["__version__", "load_dataset"]
@@ -19,12 +20,6 @@ def _install_datasets_hook() -> None:
     install_datasets_hook()
 
 
-def _register_pipelines() -> None:
-    from fusionrs.pipelines.registry import register_pipelines
-
-    register_pipelines()
-
-
 def __getattr__(name: str):
     if name == "load_dataset":
         from fusionrs.data.loading import load_dataset
@@ -34,4 +29,4 @@ def __getattr__(name: str):
 
 
 when_imported("datasets", _install_datasets_hook)
-when_imported("transformers.pipelines", _register_pipelines)
+install_pipeline_hook()  # registers the tasks once transformers loads its pipelines

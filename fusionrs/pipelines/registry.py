@@ -9,10 +9,10 @@ pipelines module (or at once, if it is already loaded).
 from __future__ import annotations
 
 import importlib
-import importlib.abc
-import importlib.util
 import sys
 import warnings
+
+from fusionrs.core.import_hooks import when_imported
 
 __all__ = ["PIPELINE_TASKS", "install_pipeline_hook", "register_own_task", "register_pipelines"]
 
@@ -69,34 +69,6 @@ def register_own_task(pipeline_class: type) -> None:
     register_pipelines()  # the tasks that were skipped because they needed this module
 
 
-class _Loader(importlib.abc.Loader):
-    """Runs the real loader, then registers our tasks."""
-
-    def __init__(self, inner: importlib.abc.Loader) -> None:
-        self.inner = inner
-
-    def create_module(self, spec):
-        return self.inner.create_module(spec)
-
-    def exec_module(self, module) -> None:
-        self.inner.exec_module(module)
-        register_pipelines()
-
-
-class _Finder(importlib.abc.MetaPathFinder):
-    def find_spec(self, fullname, path, target=None):
-        if fullname != _TARGET:
-            return None
-        sys.meta_path.remove(self)  # one shot; also keeps find_spec below from recursing here
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _Loader(spec.loader)
-        return spec
-
-
 def install_pipeline_hook() -> None:
     """Make our tasks available to `transformers.pipeline` without importing transformers now."""
-    if _TARGET in sys.modules:
-        register_pipelines()
-    elif not any(isinstance(finder, _Finder) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _Finder())
+    when_imported(_TARGET, register_pipelines)

@@ -102,6 +102,32 @@ def test_zero_shot_agrees_with_the_evaluation_classifier(zero_shot, tiny_clip, i
     assert got == pytest.approx(expected, abs=1e-5)
 
 
+def test_zero_shot_defaults_set_at_construction(tiny_clip, zero_shot, images):
+    from transformers import pipeline
+
+    from fusionrs.clip.zeroshot import IR_TEMPLATES, RGB_TEMPLATES
+    from fusionrs.pipelines.zero_shot import prompt_templates
+
+    rgb, ir = images
+    labels = ["forest", "harbour", "airport"]
+    as_ir = pipeline("zero-shot-rgb-ir-classification", model=str(tiny_clip), device="cpu", modality="ir")
+    assert as_ir(ir, candidate_labels=labels) == zero_shot(ir, candidate_labels=labels, modality="ir")
+    one = pipeline("zero-shot-rgb-ir-classification", model=str(tiny_clip), device="cpu",
+                   hypothesis_template="a {}.")
+    assert one(rgb, candidate_labels=labels) == zero_shot(rgb, candidate_labels=labels, hypothesis_template=["a {}."])
+    assert prompt_templates("rgb") == list(RGB_TEMPLATES) and prompt_templates("ir") == list(IR_TEMPLATES)
+    assert prompt_templates("ir", "an {}.") == ["an {}."]
+
+
+def test_feature_extraction_batches_like_the_embedder(features, tiny_clip, images):
+    rgb, ir = images
+    embedder = ClipEmbedder.from_pretrained(tiny_clip, device="cpu")
+    many = [rgb, rgb.rotate(90), rgb.transpose(Image.Transpose.FLIP_LEFT_RIGHT), rgb.resize((20, 20))]
+    batched = torch.stack(features(many, modality="ir", batch_size=3))
+    assert torch.allclose(batched, embedder.embed_images(many, modality="ir"), atol=1e-6)
+    assert torch.allclose(batched, torch.stack(features(many, modality="ir")), atol=1e-6)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({}, "candidate_labels is required"),
     ({"candidate_labels": ["a"], "modality": "thermal"}, "modality"),

@@ -334,3 +334,99 @@ def test_caption_with_a_vlm_goes_through_the_registered_pipeline(space, tmp_path
 
     answer = models.caption(rgb, Image.new("L", rgb.size, 90), use_ir=False)
     assert answer.value["ir"] is None and "(RGB only)" in answer.source
+
+
+# ------------------------------------------------------------------------------------------- registered pipelines
+
+
+@pytest.fixture(scope="module")
+def clip_models(space):
+    from fusionrs.space.config import SpaceConfig
+    from fusionrs.space.models import SpaceModels
+
+    return SpaceModels(SpaceConfig(translator="grayscale", clip=str(space.clip), data=str(space.data)))
+
+
+@pytest.mark.parametrize("modality, image_attr", [("RGB", "rgb"), ("IR", "ir")])
+def test_classify_is_the_registered_zero_shot_pipeline(clip_models, space, modality, image_attr):
+    from transformers import pipeline
+
+    from fusionrs.clip.embed import ClipEmbedder
+    from fusionrs.clip.zeroshot import classifier_weights, templates_for, zero_shot_logits
+    from fusionrs.pipelines.registry import register_pipelines
+
+    register_pipelines()
+    image = Image.open(getattr(space, image_attr))
+    labels = ["river", "forest", "airport", "dense residential area"]
+    answer = clip_models.classify(image, modality, labels + [" river ", ""])  # repeats and blanks are dropped
+    mod = modality.lower()
+
+    # The same model folder in a pipeline of its own, with the modality's ensemble spelled out: the same scores.
+    classify = pipeline("zero-shot-rgb-ir-classification", model=str(space.clip), device="cpu")
+    expected = classify(image, candidate_labels=labels, modality=mod, hypothesis_template=list(templates_for(mod)))
+    assert list(answer.value.items()) == [(o["label"], o["score"]) for o in expected]
+    assert classify(image, candidate_labels=labels, modality=mod) == expected  # the ensemble is the default
+
+    # ... which are the CLIP evaluation's numbers (`fusionrs eval clip`): mean of normalised template embeddings.
+    embedder = ClipEmbedder.from_pretrained(str(space.clip), device="cpu")
+    logits = zero_shot_logits(embedder.embed_images([image], modality=mod),
+                              classifier_weights(embedder, labels, templates_for(mod)), embedder.logit_scale)
+    assert answer.value == pytest.approx(dict(zip(labels, logits.softmax(-1)[0].tolist())), abs=1e-5)
+    assert f"CLIP `{space.clip}` via `pipeline('zero-shot-rgb-ir-classification')`" in answer.source
+    assert f"as {modality}" in answer.source and f"{len(templates_for(mod))} templates per label" in answer.source
+
+
+def test_the_space_has_no_zero_shot_or_embedding_code_of_its_own():
+    import ast
+
+    tree = ast.parse((REPO_ROOT / "fusionrs" / "space" / "models.py").read_text())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)}
+    names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    own = {"classifier_weights", "zero_shot_logits", "templates_for", "embed_images", "embed_texts", "softmax",
+           "normalize"}
+    assert not own & names
+
+
+def test_search_and_nearest_scene_use_the_feature_extraction_pipeline(clip_models, space):
+    import torch
+    from transformers import pipeline
+
+    from fusionrs.core.model_cache import default_cache
+
+    features = pipeline("rgb-ir-feature-extraction", model=str(space.clip), device="cpu")
+    gallery = clip_models.gallery()
+    query = "a river crossing farmland"
+    sims = torch.stack([features(item.ir, modality="ir") for item in gallery]) @ features(query)
+    answer = clip_models.search(query, "IR", k=3)
+    top = torch.topk(sims, 3)
+    assert [item.id for item, _ in answer.value] == [gallery[i].id for i in top.indices.tolist()]
+    assert [s for _, s in answer.value] == pytest.approx(top.values.tolist(), abs=1e-5)
+    assert "via `pipeline('rgb-ir-feature-extraction')`" in answer.source
+
+    rgb = Image.open(space.rgb)
+    item, sim, how = clip_models.nearest_gallery_item(rgb)
+    rgb_sims = torch.stack([features(g.rgb, modality="rgb") for g in gallery]) @ features(rgb.convert("RGB"))
+    assert item is gallery[int(rgb_sims.argmax())] and sim == pytest.approx(float(rgb_sims.max()), abs=1e-5)
+    assert how == "CLIP image similarity"
+
+    # Both tasks wrap one loaded model; asking again loads nothing.
+    zero_shot = clip_models.clip_pipeline("zero-shot-rgb-ir-classification")
+    assert zero_shot.model is clip_models.clip_pipeline("rgb-ir-feature-extraction").model
+    loads = default_cache.loads
+    clip_models.search(query, "RGB", k=2)
+    clip_models.classify(rgb, "RGB", ["river", "forest"])
+    assert default_cache.loads == loads and clip_models.clip_pipeline("zero-shot-rgb-ir-classification") is zero_shot
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda m, im: m.classify(im, "thermal", ["a", "b"]), "modality must be 'RGB' or 'IR'"),
+    (lambda m, im: m.classify(im, "RGB", ["river", " river"]), "at least two different labels"),
+    (lambda m, im: m.search("", "RGB"), "type a description"),
+    (lambda m, im: m.clip_pipeline("image-classification"), "task must be one of"),
+])
+def test_clip_tabs_reject_bad_input_by_name(clip_models, space, call, message):
+    from fusionrs.errors import FusionRSError
+
+    with pytest.raises(FusionRSError, match=message):
+        call(clip_models, Image.open(space.rgb))

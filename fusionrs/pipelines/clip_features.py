@@ -63,6 +63,21 @@ class RGBIRFeatureExtractionPipeline(ClipPipelineBase):
         return preprocess, {}, postprocess
 
     def __call__(self, inputs: Any, **kwargs: Any) -> Any:
+        """Embed one input or a list of them.
+
+        Args:
+            inputs: a string (text), an image (PIL, path, bytes or array), a dict with keys among "rgb", "ir",
+                "text", a dict of equal-length lists, or a list of any of these.
+            **kwargs: `modality` ("rgb", the default, or "ir") for bare images; `return_tensors` (False: Python
+                lists); `batch_size` (transformers' batching: images of one call share a forward pass).
+
+        Returns:
+            Per input, one L2-normalised embedding (a bare string or image) or a dict of them (a dict input).
+
+        Raises:
+            ValueError: unknown dict keys, lists of different lengths or an unknown modality.
+            TypeError: a "text" value that is not a string.
+        """
         return super().__call__(_expand(inputs), **kwargs)
 
     def preprocess(self, inputs: Any, modality: str = "rgb") -> dict[str, Any]:

@@ -9,7 +9,9 @@
 Output as transformers' `zero-shot-image-classification`: one {"score", "label"} per candidate,
 best first, scores softmax-normalised over the candidates. `hypothesis_template` (a string with
 "{}" or a list of them) defaults to the remote-sensing prompt ensemble of the modality
-(`fusionrs.clip.zeroshot.RGB_TEMPLATES` / `IR_TEMPLATES`). IR is replicated to 3 channels.
+(`fusionrs.clip.zeroshot.RGB_TEMPLATES` / `IR_TEMPLATES`): each label's template embeddings are
+averaged and re-normalised, as in `fusionrs eval clip`. IR is replicated to 3 channels. `modality` and
+`hypothesis_template` given to `pipeline(...)` become the defaults of every call.
 """
 
 from __future__ import annotations
@@ -23,7 +25,30 @@ from fusionrs.clip.embed import MODALITIES
 from fusionrs.clip.zeroshot import templates_for
 from fusionrs.pipelines.clip_features import ClipPipelineBase
 
-__all__ = ["ZeroShotRGBIRClassificationPipeline"]
+__all__ = ["ZeroShotRGBIRClassificationPipeline", "prompt_templates"]
+
+
+def prompt_templates(modality: str = "rgb", hypothesis_template: str | Sequence[str] | None = None) -> list[str]:
+    """The prompt templates the pipeline ensembles for one call.
+
+    Args:
+        modality: "rgb" or "ir": picks the default ensemble (`RGB_TEMPLATES` / `IR_TEMPLATES`).
+        hypothesis_template: a template with "{}" or a list of them; None: the modality's ensemble.
+
+    Returns:
+        The templates, in order; each label's prompts are these with the label in the "{}".
+
+    Raises:
+        ValueError: `modality` is not "rgb" or "ir", or a template lacks the "{}" placeholder.
+    """
+    if modality not in MODALITIES:
+        raise ValueError(f"modality must be 'rgb' or 'ir', got {modality!r}")
+    if hypothesis_template is None:
+        return list(templates_for(modality))
+    templates = [hypothesis_template] if isinstance(hypothesis_template, str) else list(hypothesis_template)
+    if not templates or any("{}" not in t for t in templates):
+        raise ValueError(f"hypothesis_template needs a '{{}}' placeholder, got {hypothesis_template!r}")
+    return templates
 
 
 class ZeroShotRGBIRClassificationPipeline(ClipPipelineBase):
@@ -32,8 +57,21 @@ class ZeroShotRGBIRClassificationPipeline(ClipPipelineBase):
     task_name = "zero-shot-rgb-ir-classification"
 
     def __call__(self, image: Any, candidate_labels: Sequence[str] | None = None, **kwargs: Any) -> Any:
-        """image: PIL image, path, bytes or array (or a list of them); candidate_labels: the classes;
-        modality: "rgb" (default) or "ir"; hypothesis_template: str or list of str with "{}"."""
+        """Score `candidate_labels` for one image or a list of them.
+
+        Args:
+            image: a PIL image, path, bytes or array, or a list of them.
+            candidate_labels: the classes, as a list or one comma-separated string.
+            **kwargs: `modality` ("rgb", the default, or "ir": which prompt ensemble, and IR is replicated to
+                3 channels) and `hypothesis_template` (a template with "{}" or a list of them, whose text
+                embeddings are averaged per label); both may also be given to `pipeline(...)` as defaults.
+
+        Returns:
+            Per image, one {"score", "label"} per candidate, best first, scores summing to 1.
+
+        Raises:
+            ValueError: no candidate labels, an unknown modality or a template without "{}".
+        """
         if candidate_labels is not None:
             kwargs["candidate_labels"] = candidate_labels
         return super().__call__(image, **kwargs)
@@ -50,18 +88,11 @@ class ZeroShotRGBIRClassificationPipeline(ClipPipelineBase):
 
     def preprocess(self, image: Any, candidate_labels: Sequence[str] | None = None,
                    hypothesis_template: str | Sequence[str] | None = None, modality: str = "rgb") -> dict[str, Any]:
-        if modality not in MODALITIES:
-            raise ValueError(f"modality must be 'rgb' or 'ir', got {modality!r}")
+        templates = prompt_templates(modality, hypothesis_template)
         if isinstance(candidate_labels, str):
             candidate_labels = [label.strip() for label in candidate_labels.split(",") if label.strip()]
         if not candidate_labels:
             raise ValueError("candidate_labels is required: the classes to choose from")
-        if hypothesis_template is None:
-            templates = list(templates_for(modality))
-        else:
-            templates = [hypothesis_template] if isinstance(hypothesis_template, str) else list(hypothesis_template)
-        if not templates or any("{}" not in t for t in templates):
-            raise ValueError(f"hypothesis_template needs a '{{}}' placeholder, got {hypothesis_template!r}")
         prompts = [t.format(label) for label in candidate_labels for t in templates]
         return {"pixel_values": self.embedder.pixel_values([image], modality),
                 "text": self.embedder.tokenize(prompts), "candidate_labels": list(candidate_labels),

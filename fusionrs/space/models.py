@@ -1,8 +1,11 @@
 """The Space's inference core: every tab calls one `SpaceModels`, which loads each model once, lazily.
 
-Heavy models go through `fusionrs.core.model_cache.default_cache` (shared with the pipelines, thread-safe,
-one load even when several queued jobs ask at once). Nothing here imports gradio, so the same code serves
-the UI, scripts and tests. Every answer says which model produced it: a Space that silently falls back to
+The tabs run the registered pipelines, so the Space answers exactly as a script would:
+`pipeline("zero-shot-rgb-ir-classification")` (prompt ensembles included), `pipeline("rgb-ir-feature-extraction")`
+(gallery search), `pipeline("rgb-ir-captioning")` and, for `fusionrs:DIR` translators, `RGBToIRPipeline` (through
+`get_translator`). Models load through `fusionrs.core.model_cache.default_cache` (shared with the pipelines,
+thread-safe, one load even when several queued jobs ask at once). Nothing here imports gradio, so the same code
+serves the UI, scripts and tests. Every answer says which model produced it: a Space that silently falls back to
 a baseline would mislead its users.
 """
 
@@ -13,7 +16,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -24,8 +27,12 @@ from fusionrs.errors import FusionRSError
 from fusionrs.errors import NotConfiguredError  # noqa: F401  (defined in errors.py, re-exported here)
 from fusionrs.space.config import LINEAR_WORLD, SpaceConfig
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = ["Answer", "GalleryItem", "NotConfiguredError", "SpaceModels", "example_scenes", "pretty_label"]
 
+CLIP_TASKS = ("rgb-ir-feature-extraction", "zero-shot-rgb-ir-classification")
 THUMB = 16  # side of the colour-layout thumbnail used to find the nearest gallery scene without CLIP
 
 
@@ -91,13 +98,19 @@ class SpaceModels:
         self._translator = None
         self._dataset = None
         self._gallery: list[GalleryItem] | None = None
-        self._embeddings: dict[str, Any] = {}
+        self._clip_pipelines: dict[str, Any] = {}  # task -> pipeline over the loaded CLIP model
+        self._embeddings: dict[str, tuple[Any, torch.Tensor]] = {}  # modality -> (the model that made them, embeddings)
         self._thumbs: np.ndarray | None = None
         self._captioner = None
 
     # ------------------------------------------------------------------ descriptions for the UI
 
     def translator_description(self) -> str:
+        """The sentence under every translated image: which translator runs, its training data and licence.
+
+        Returns:
+            Markdown text; the linear fallback is named a baseline.
+        """
         spec = self.config.translator
         if spec == LINEAR_WORLD:
             return ("**Baseline** linear colour fit (IR = a·R + b·G + c·B + d, least squares on 16 procedural "
@@ -125,7 +138,8 @@ class SpaceModels:
                           "VLM not configured: conventional captions come from your text or the nearest gallery "
                           "scene; IR-aware captions from the grounded captioner (measurements of the IR image, no "
                           "model)"),
-            "clip": (f"CLIP model `{self.config.clip}`" if self.config.clip else
+            "clip": (f"CLIP model `{self.config.clip}` via `pipeline('zero-shot-rgb-ir-classification')` and "
+                     f"`pipeline('rgb-ir-feature-extraction')`" if self.config.clip else
                      "CLIP model not configured: zero-shot classification and text search are unavailable "
                      "(start with `--clip DIR` or set FUSIONRS_SPACE_CLIP)"),
             "data": f"dataset `{self.config.data}`" if self.config.data else "embedded procedural world dataset",
@@ -133,7 +147,15 @@ class SpaceModels:
 
     # ------------------------------------------------------------------ translation
 
-    def translator(self):
+    def translator(self) -> Any:
+        """The configured translator (`get_translator`; `fusionrs:DIR` runs the cached `RGBToIRPipeline`), loaded once.
+
+        Returns:
+            An object with `translate(list of RGB images) -> list of L images`.
+
+        Raises:
+            FusionRSError: the spec names no translator or a missing folder (the message names the spec).
+        """
         with self._lock:
             if self._translator is None:
                 from fusionrs.translate.base import get_translator
@@ -166,6 +188,17 @@ class SpaceModels:
         return path
 
     def translate(self, rgb: Image.Image) -> Answer:
+        """RGB -> infrared-style with the configured translator.
+
+        Args:
+            rgb: the RGB image (any mode is converted).
+
+        Returns:
+            An Answer whose value is the IR image (mode L, the size of `rgb`).
+
+        Raises:
+            FusionRSError: the translator cannot be loaded.
+        """
         ir = self.translator().translate([rgb.convert("RGB")])[0]
         return Answer(ir, self.translator_description())
 
@@ -186,9 +219,11 @@ class SpaceModels:
             return self._dataset
 
     def splits(self) -> list[str]:
+        """The dataset's split names, in its order."""
         return list(self.dataset().keys())
 
     def page_count(self, split: str) -> int:
+        """How many browser pages `split` fills (at least 1)."""
         n = len(self.dataset()[split])
         return max(1, -(-n // self.config.page_size))
 
@@ -235,67 +270,133 @@ class SpaceModels:
 
     # ------------------------------------------------------------------ CLIP
 
-    def clip(self):
-        """The configured CLIP model as a `ClipEmbedder` (loaded once, through `default_cache`)."""
+    def clip_pipeline(self, task: str) -> Any:
+        """A registered CLIP pipeline over the configured model: "rgb-ir-feature-extraction" or
+        "zero-shot-rgb-ir-classification".
+
+        The model loads once, through `ClipEmbedder.from_pretrained` (`default_cache`, keyed on the folder and
+        its weight mtimes); both tasks wrap that one model, each pipeline built once per loaded model.
+
+        Args:
+            task: the pipeline task.
+
+        Returns:
+            The `transformers` pipeline.
+
+        Raises:
+            FusionRSError: `task` is not one of the two CLIP tasks.
+            NotConfiguredError: the Space was started without a CLIP model.
+            ClipLoadError: the configured folder is not a loadable CLIP model (the message names it).
+        """
+        if task not in CLIP_TASKS:
+            raise FusionRSError(f"task must be one of {', '.join(CLIP_TASKS)}, got {task!r}")
         if not self.config.clip:
             raise NotConfiguredError(
                 "No CLIP model is configured for this Space. Start it with `fusionrs space --clip DIR` (a folder "
                 "from `fusionrs train clip`) or set the FUSIONRS_SPACE_CLIP variable.")
         from fusionrs.clip.embed import ClipEmbedder
 
-        # A bad folder raises ClipLoadError (a FusionRSError) naming it.
-        return ClipEmbedder.from_pretrained(_local(self.config.clip, "model"))
+        embedder = ClipEmbedder.from_pretrained(_local(self.config.clip, "model"))
+        with self._lock:
+            pipe = self._clip_pipelines.get(task)
+            if pipe is None or pipe.model is not embedder.model:  # a folder retrained in place loads anew
+                pipe = _registered_pipeline(task, model=embedder.model, processor=embedder.processor,
+                                            device=embedder.device)
+                self._clip_pipelines[task] = pipe
+            return pipe
 
-    def gallery_embeddings(self, modality: str):
-        """L2-normalised image embeddings of the gallery (computed once per model and modality)."""
-        embedder = self.clip()
-        key = f"{self.config.clip}|{modality}"
+    def gallery_embeddings(self, modality: str) -> torch.Tensor:
+        """(gallery, dim) L2-normalised image embeddings from `pipeline("rgb-ir-feature-extraction")`.
+
+        Computed once per model and modality.
+
+        Args:
+            modality: "RGB" or "IR" (any case): which image of each gallery scene.
+
+        Returns:
+            A float32 CPU tensor, one row per gallery item.
+
+        Raises:
+            NotConfiguredError: no CLIP model is configured.
+            FusionRSError: an unknown modality, or the dataset has no rows.
+        """
+        import torch
+
+        modality = _modality(modality)
+        features = self.clip_pipeline("rgb-ir-feature-extraction")
         with self._lock:
-            cached = self._embeddings.get(key)
-        if cached is not None:
-            return cached
-        images = [item.rgb if modality == "rgb" else item.ir for item in self.gallery()]
-        embeddings = embedder.embed_images(images, batch_size=32, modality=modality)
+            cached = self._embeddings.get(modality)
+            if cached is not None and cached[0] is features.model:
+                return cached[1]
+        gallery = self.gallery()
+        if not gallery:
+            raise FusionRSError("the dataset has no rows to search or take a caption from")
+        images = [item.rgb if modality == "rgb" else item.ir for item in gallery]
+        embeddings = torch.stack(features(images, modality=modality, batch_size=32))
         with self._lock:
-            self._embeddings[key] = embeddings
+            self._embeddings[modality] = (features.model, embeddings)
         return embeddings
 
     def classify(self, image: Image.Image, modality: str, labels: Sequence[str] | None = None) -> Answer:
-        """Zero-shot scene classification with the CLIP evaluation's prompt ensembles (same scores as
-        `fusionrs eval clip`), softmax over the labels."""
-        import torch
+        """Zero-shot scene classification with `pipeline("zero-shot-rgb-ir-classification")`.
 
-        from fusionrs.clip.zeroshot import classifier_weights, templates_for, zero_shot_logits
+        The pipeline averages each label's prompt-template embeddings (the modality's ensemble, as
+        `fusionrs eval clip` does) and softmaxes over the labels.
+
+        Args:
+            image: the image to label.
+            modality: "RGB" or "IR" (any case): what the image is; picks the prompt ensemble.
+            labels: the candidate labels (blank and repeated ones dropped); None or empty: the dataset's classes.
+
+        Returns:
+            An Answer whose value maps label -> probability, best first.
+
+        Raises:
+            NotConfiguredError: no CLIP model is configured.
+            FusionRSError: fewer than two different labels, or an unknown modality (the message names it).
+        """
+        from fusionrs.pipelines.zero_shot import prompt_templates
 
         modality = _modality(modality)
         labels = list(dict.fromkeys(label.strip() for label in (labels or []) if label.strip())) or self.class_names()
         if len(labels) < 2:
             raise FusionRSError("zero-shot classification needs at least two different labels (comma-separated)")
-        embedder = self.clip()
-        templates = templates_for(modality)
-        weights = classifier_weights(embedder, labels, templates)
-        img = embedder.embed_images([image], batch_size=1, modality=modality)
-        probs = torch.softmax(zero_shot_logits(img, weights, embedder.logit_scale)[0], dim=-1).tolist()
-        scores = dict(sorted(zip(labels, probs), key=lambda kv: -kv[1]))
-        example = templates[0].format(labels[0])
-        return Answer(scores, f"CLIP `{self.config.clip}` on the image as {modality.upper()}; prompts like "
-                              f"\u201c{example}\u201d ({len(templates)} templates per label, averaged)")
+        output = self.clip_pipeline("zero-shot-rgb-ir-classification")(image, candidate_labels=labels,
+                                                                       modality=modality)
+        templates = prompt_templates(modality)
+        return Answer({o["label"]: o["score"] for o in output},
+                      f"CLIP `{self.config.clip}` via `pipeline('zero-shot-rgb-ir-classification')` on the image "
+                      f"as {modality.upper()}; prompts like \u201c{templates[0].format(labels[0])}\u201d "
+                      f"({len(templates)} templates per label, averaged)")
 
     def search(self, query: str, modality: str, k: int = 8) -> Answer:
-        """Text-to-image search over the gallery's RGB or IR images."""
+        """Text-to-image search over the gallery's RGB or IR images (`pipeline("rgb-ir-feature-extraction")`).
+
+        Args:
+            query: the description to search for.
+            modality: "RGB" or "IR" (any case): which gallery images to rank.
+            k: how many hits (clamped to 1..gallery size).
+
+        Returns:
+            An Answer whose value is [(GalleryItem, cosine similarity)], best first.
+
+        Raises:
+            NotConfiguredError: no CLIP model is configured.
+            FusionRSError: an empty query, an unknown modality or an empty dataset.
+        """
         import torch
 
         query = (query or "").strip()
         if not query:
             raise FusionRSError("type a description to search for, e.g. 'a river crossing farmland'")
         modality = _modality(modality)
-        embedder = self.clip()
+        embeddings = self.gallery_embeddings(modality)
+        text = self.clip_pipeline("rgb-ir-feature-extraction")(query)
         gallery = self.gallery()
-        sims = (self.gallery_embeddings(modality) @ embedder.embed_texts([query]).T)[:, 0]
-        top = torch.topk(sims.float(), k=max(1, min(int(k), len(gallery))))
+        top = torch.topk(embeddings @ text, k=max(1, min(int(k), len(gallery))))
         hits = [(gallery[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist())]
-        return Answer(hits, f"CLIP `{self.config.clip}`, cosine similarity over {len(gallery)} gallery "
-                            f"{modality.upper()} images")
+        return Answer(hits, f"CLIP `{self.config.clip}` via `pipeline('rgb-ir-feature-extraction')`, cosine "
+                            f"similarity over {len(gallery)} gallery {modality.upper()} images")
 
     # ------------------------------------------------------------------ captioning
 
@@ -305,8 +406,8 @@ class SpaceModels:
         if not gallery:
             raise FusionRSError("the dataset has no rows to take a caption from")
         if self.config.clip:
-            query = self.clip().embed_images([rgb.convert("RGB")], batch_size=1, modality="rgb")
-            sims = (self.gallery_embeddings("rgb") @ query.T)[:, 0].float()
+            query = self.clip_pipeline("rgb-ir-feature-extraction")(rgb.convert("RGB"), modality="rgb")
+            sims = self.gallery_embeddings("rgb") @ query
             best = int(sims.argmax())
             return gallery[best], float(sims[best]), "CLIP image similarity"
         with self._lock:
@@ -321,17 +422,8 @@ class SpaceModels:
 
         folder = _local(self.config.vlm, "model")
 
-        def load():
-            from transformers import pipeline
-
-            from fusionrs.pipelines.registry import register_pipelines
-
-            register_pipelines()  # the rgb-ir-captioning task
-
-            return pipeline("rgb-ir-captioning", model=folder)
-
         try:
-            return cached_model("space-vlm", folder, load)
+            return cached_model("space-vlm", folder, lambda: _registered_pipeline("rgb-ir-captioning", model=folder))
         except (OSError, ValueError, KeyError) as error:
             raise FusionRSError(f"VLM {folder!r} could not be loaded: {error}") from None
 
@@ -381,6 +473,17 @@ class SpaceModels:
 
                 self._captioner = get_captioner("grounded")
             return self._captioner
+
+
+def _registered_pipeline(task: str, **kwargs: Any) -> Any:
+    """`transformers.pipeline(task, **kwargs)` for one of fusionrs' tasks (registered first: nothing here
+    imports the top-level `fusionrs`, whose import hook would register them)."""
+    from transformers import pipeline
+
+    from fusionrs.pipelines.registry import register_pipelines
+
+    register_pipelines()
+    return pipeline(task, **kwargs)
 
 
 def _local(value: str, repo_type: str) -> str:

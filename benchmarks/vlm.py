@@ -91,10 +91,10 @@ def commands() -> list[str]:
                f"{floor_vqa}--json {RUNS}/eval_floor.json")
     for mode, task in VARIANTS:
         vqa = f" --hit-uav {HIT_UAV} --vqa-n {N_VQA}" if (mode, task) == ("rgb+ir", "mixed") and with_vqa() else ""
-        out.append(f"fusionrs eval vlm --model {RUNS}/{name_of(mode, task)}/model --data {DATA} --mode {mode} "
+        out.append(f"fusionrs eval vlm --model {RUNS}/{name_of(mode, task)} --data {DATA} --mode {mode} "
                    f"--task both {evals}{vqa} --json {RUNS}/eval_{name_of(mode, task)}.json")
     if with_vqa():
-        out.append(f"fusionrs eval vlm --model {RUNS}/vqa_ir/model --hit-uav {HIT_UAV} --vqa-n {N_VQA} "
+        out.append(f"fusionrs eval vlm --model {RUNS}/vqa_ir --hit-uav {HIT_UAV} --vqa-n {N_VQA} "
                    f"--batch-size 10 --threads 1 --json {RUNS}/eval_vqa_ir.json")
     return out
 

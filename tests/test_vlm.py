@@ -114,22 +114,13 @@ def test_caption_stream_same_rows_for_every_task():
 
 
 def _train(tiny_dir, out, steps, resume=False, cache=True):
-    from transformers import AutoModelForImageTextToText, AutoProcessor
+    from fusionrs.vlm.train import VLMTrainConfig, train_vlm
 
-    from fusionrs.vlm.data import caption_stream
-    from fusionrs.vlm.train import FeatureCache, VLMTrainConfig, train_vlm
-
-    model = AutoModelForImageTextToText.from_pretrained(tiny_dir)
-    processor = AutoProcessor.from_pretrained(tiny_dir)
     rows = [row(i) for i in range(5)]
-    config = VLMTrainConfig(steps=steps, batch_size=2, save_every=1, warmup_steps=1, lora_r=4, lora_alpha=8,
-                            lora_dropout=0.0, lr=1e-2, projector_lr=1e-2, cache_features=cache)
-    feature_cache = FeatureCache(out.parent / "features.safetensors") if cache else None
-    if feature_cache is not None:
-        planned = caption_stream(rows, "mixed", "rgb+ir", seed=0)
-        feature_cache.ensure(model, processor, [next(planned) for _ in range(steps * 2)])
-    return train_vlm(model, processor, caption_stream(rows, "mixed", "rgb+ir", seed=0), out, config,
-                     feature_cache=feature_cache, resume=resume)
+    config = VLMTrainConfig(out=str(out), base=str(tiny_dir), steps=steps, batch_size=2, checkpoint_every=1, warmup=1,
+                            lora_r=4, lora_alpha=8, lora_dropout=0.0, lr=1e-2, projector_lr=1e-2, cache_features=cache,
+                            feature_cache=str(out.parent / "features.safetensors") if cache else None, resume=resume)
+    return train_vlm(config, rows=rows)
 
 
 def test_lora_training_saves_merged_model_and_adapter(tiny_dir, tmp_path):
@@ -140,10 +131,10 @@ def test_lora_training_saves_merged_model_and_adapter(tiny_dir, tmp_path):
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4] and log[-1]["loss"] < log[0]["loss"]
     assert summary["train_tokens"] > 0 and summary["trainable_parameters"] > 0
-    processor = AutoProcessor.from_pretrained(tmp_path / "run" / "model")
-    merged = AutoModelForImageTextToText.from_pretrained(tmp_path / "run" / "model").eval()
+    processor = AutoProcessor.from_pretrained(tmp_path / "run" / "final")
+    merged = AutoModelForImageTextToText.from_pretrained(tmp_path / "run" / "final").eval()
     adapted = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(tiny_dir),
-                                        tmp_path / "run" / "adapter").eval()
+                                        tmp_path / "run" / "final" / "adapter").eval()
     base = AutoModelForImageTextToText.from_pretrained(tiny_dir).eval()
     enc = processor(text=[processor.apply_chat_template(
         [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Describe"}]}],
@@ -152,13 +143,13 @@ def test_lora_training_saves_merged_model_and_adapter(tiny_dir, tmp_path):
         a, b, c = merged(**enc).logits, adapted(**enc).logits, base(**enc).logits
     assert torch.allclose(a, b, atol=1e-4)  # merged == base + adapter (projector included)
     assert not torch.allclose(a, c, atol=1e-3)  # and training changed something
-    assert json.loads((tmp_path / "run" / "model" / "fusionrs_vlm.json").read_text())["mode"] == "rgb+ir"
+    assert json.loads((tmp_path / "run" / "final" / "fusionrs_vlm.json").read_text())["mode"] == "rgb+ir"
 
 
 def test_resume_continues_the_same_run(tiny_dir, tmp_path):
     run = tmp_path / "run"
     straight = _train(tiny_dir, run, steps=3)  # checkpoints after steps 1 and 2; the newest (2) is kept
-    assert [p.name for p in run.glob("checkpoint-*")] == ["checkpoint-2"]
+    assert [p.name for p in (run / "checkpoints").iterdir()] == ["step_000002"]
     log_path = run / "log.jsonl"
     lines = log_path.read_text().splitlines()
     log_path.write_text("\n".join(lines[:2]) + "\n")  # as if the run died during step 3
@@ -246,9 +237,9 @@ def test_cli_train_and_eval(tiny_dir, tmp_path, capsys):
     assert main(["train", "vlm", "--data", str(data), "--base", str(tiny_dir), "--out", str(tmp_path / "run"),
                  "--steps", "2", "--batch-size", "2", "--task", "original",
                  "--feature-cache", str(tmp_path / "f.safetensors")]) == 0
-    assert (tmp_path / "run" / "model" / "config.json").is_file()
-    assert (tmp_path / "run" / "adapter" / "adapter_config.json").is_file()
-    assert main(["eval", "vlm", "--model", str(tmp_path / "run" / "model"), "--data", str(data),
+    assert (tmp_path / "run" / "final" / "config.json").is_file()
+    assert (tmp_path / "run" / "final" / "adapter" / "adapter_config.json").is_file()
+    assert main(["eval", "vlm", "--model", str(tmp_path / "run"), "--data", str(data),  # a run folder loads its final/
                  "--json", str(tmp_path / "eval.json"), "--max-new-tokens", "4"]) == 0
     result = json.loads((tmp_path / "eval.json").read_text())["results"]
     assert result["captions"]["n"] == 2 and "ROUGE-L" in result["captions"]["caption"]["coco"]

@@ -5,25 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 
+from fusionrs.core.cli_config import non_negative_int, positive_int
+
 __all__ = ["add_group_parser", "int_in_range", "non_negative_int", "positive_int", "split_sizes"]
-
-
-def _int_at_least(text: str, low: int, expected: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
-    if value < low:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    return _int_at_least(text, 1, "a positive integer")
-
-
-def non_negative_int(text: str) -> int:
-    return _int_at_least(text, 0, "an integer >= 0")
 
 
 def split_sizes(text: str) -> dict[str, float]:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from fusionrs.clip.config import CAPTION_POLICIES, IR_VIEWS, LOSS_VARIANTS, VARIANTS
 from fusionrs.errors import FusionRSError
 
 __all__ = [
@@ -32,26 +33,6 @@ __all__ = [
     "pick_captions",
     "resolve_variant",
 ]
-
-# loss variant -> the pairs whose symmetric InfoNCE is averaged
-LOSS_VARIANTS: dict[str, tuple[str, ...]] = {
-    "trimodal": ("rgb_text", "ir_text", "rgb_ir"),
-    "dual_text": ("rgb_text", "ir_text"),
-    "rgb_text": ("rgb_text",),
-    "ir_text": ("ir_text",),
-}
-IR_VIEWS = ("translated", "grayscale", "rgb_duplicate")
-CAPTION_POLICIES = ("original", "ir_aware", "mixed")
-# named variant -> (loss variant, IR view); the paper's ablation names plus the loss names
-VARIANTS: dict[str, tuple[str, str]] = {
-    "trimodal": ("trimodal", "translated"),
-    "dual_text": ("dual_text", "translated"),
-    "rgb_text": ("rgb_text", "translated"),
-    "ir_text": ("ir_text", "translated"),
-    "grayscale": ("trimodal", "grayscale"),
-    "rgb_duplicate": ("trimodal", "rgb_duplicate"),
-    "rgb_only": ("rgb_text", "translated"),
-}
 
 
 def resolve_variant(variant: str, ir_view: str | None = None) -> tuple[tuple[str, ...], str]:

@@ -134,39 +134,34 @@ def clip(ctx: Context) -> dict[str, Any]:
 
 def vlm(ctx: Context) -> dict[str, Any]:
     """LoRA-train the captioner on RGB+IR (task-conditioned mixed), then score it and its untrained floor."""
-    from fusionrs.clip.train import plot_loss_curve
+    from fusionrs.core.training import plot_loss_curve
     from fusionrs.data.loading import load_dataset
-    from fusionrs.vlm.data import caption_stream
+    from fusionrs.vlm.config import VLMTrainConfig
     from fusionrs.vlm.evaluate import evaluate_captions, representative_subset
     from fusionrs.vlm.generate import load_vlm
-    from fusionrs.vlm.train import FeatureCache, VLMTrainConfig, load_base, train_vlm
+    from fusionrs.vlm.train import load_base, train_vlm
 
     cfg = ctx.preset["vlm"]
     out = ctx.stage_dir("vlm")
     data = ctx.results["build"]["dataset_dir"]
     train_rows = load_dataset(data, split="train")
-    config = VLMTrainConfig(mode=cfg["mode"], task=cfg["task"], steps=cfg["steps"], batch_size=cfg["batch_size"],
-                            save_every=0, seed=ctx.seed,
-                            notes={"translator": ctx.results["build"]["translator"]})
-    image_size = cfg.get("image_size")
-    model, processor = load_base(cfg["base"], image_size=image_size)
+    config = VLMTrainConfig(out=str(out / "trained"), data=data, base=cfg["base"], mode=cfg["mode"], task=cfg["task"],
+                            steps=cfg["steps"], batch_size=cfg["batch_size"], checkpoint_every=0, seed=ctx.seed,
+                            resume=True, feature_cache=str(out / "features.safetensors"),
+                            translator=ctx.results["build"]["translator"])
+    model, processor = load_base(cfg["base"], image_size=cfg.get("image_size"))
     floor = out / "untrained"
     if not (floor / "config.json").exists():
         model.save_pretrained(floor)
         processor.save_pretrained(floor)
-    cache = FeatureCache(out / "features.safetensors")
-    planned = caption_stream(train_rows, cfg["task"], cfg["mode"], seed=ctx.seed)
-    cache.ensure(model, processor, [next(planned) for _ in range(config.steps * config.batch_size)])
-    summary = train_vlm(model, processor, caption_stream(train_rows, cfg["task"], cfg["mode"], seed=ctx.seed),
-                        out / "trained", config, feature_cache=cache, resume=True,
-                        extra_config={"base": cfg["base"], "data": data})
+    summary = train_vlm(config, rows=train_rows, model=model, processor=processor)
     plot_loss_curve(out / "trained" / "log.jsonl", out / "loss_curve.png", title="captioner LoRA training",
                     ylabel="cross-entropy (answer tokens)")
 
     val = load_dataset(data, split="validation")
     rows = [val[i] for i in representative_subset(val, cfg["eval_items"], seed=ctx.seed)]
     metrics, lexical = {}, {}
-    for name, folder in (("untrained", floor), ("trained", out / "trained" / "model")):
+    for name, folder in (("untrained", floor), ("trained", out / "trained" / "final")):
         eval_model, eval_processor = load_vlm(folder)
         for task in ("caption", "ir_aware_caption"):
             result = evaluate_captions(eval_model, eval_processor, rows, mode=cfg["mode"], task=task,
@@ -187,7 +182,7 @@ def vlm(ctx: Context) -> dict[str, Any]:
     trained = metrics["trained/caption"]
     return {"base": cfg["base"], "mode": cfg["mode"], "task": cfg["task"], "eval_rows": len(rows),
             "train": {k: summary[k] for k in ("steps", "examples", "train_time_s", "train_tokens_per_s", "final_loss")},
-            "metrics": trained, "all_metrics": metrics, "lexical": lexical, "model_dir": str(out / "trained" / "model"),
+            "metrics": trained, "all_metrics": metrics, "lexical": lexical, "model_dir": str(out / "trained" / "final"),
             "report_lines": lines}
 
 

@@ -25,7 +25,7 @@ LOCAL_TRANSLATORS = ("runs/translator/base/final", "runs/mini/translator/run/fin
 # CLIP and captioner that `make run` (fusionrs reproduce --preset mini) trains; `fusionrs space` uses them
 # when no --clip / --vlm is given.
 LOCAL_MODELS = {"clip": ("runs/mini/clip/trimodal/final", "config.json"),
-                "vlm": ("runs/mini/vlm/trained/model", "config.json")}
+                "vlm": ("runs/mini/vlm/trained/final", "config.json")}
 
 
 @dataclass(frozen=True)

@@ -9,57 +9,19 @@ process), so a resumed run sees exactly the batches an uninterrupted one would.
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from fusionrs.core.training import (TrainLog, latest_checkpoint, load_checkpoint, out_of_time, plot_loss_curve,
+                                     save_checkpoint, warmup_cosine)
+from fusionrs.errors import FusionRSError
+from fusionrs.translate.config import TrainConfig
+
 __all__ = ["TrainConfig", "PatchDiscriminator", "train", "save_translator"]
-
-
-@dataclass
-class TrainConfig:
-    out: str = "runs/translator"
-    preset: str = "base"
-    # data: pair folders (rgb/ + ir/); RoadScene folders drop the committed validation names
-    pairs: list[str] = field(default_factory=list)
-    world: int = 0  # procedural world pairs to generate (0: none)
-    world_size: int = 256
-    world_time_of_day: float | None = None  # a fixed hour makes world IR learnable from RGB
-    world_weight: float = 0.25  # share of each batch drawn from world pairs when both kinds exist
-    tune: int = 0  # RoadScene training pairs held back as a tuning slice (never trained on)
-    max_side: int = 640  # larger pairs (LLVIP) are downsized first
-    # unpaired domain adaptation: real thermal folder (hit_uav) + RGB folder of the target domain (rsicd_aid)
-    domain_thermal: str | None = None
-    domain_rgb: str | None = None
-    domain_images: int = 400
-    # optimisation
-    steps: int = 1000
-    batch_size: int = 8
-    crop: int = 160
-    lr: float = 1e-3
-    warmup: int = 50
-    weight_decay: float = 1e-4
-    # loss weights
-    l1: float = 1.0
-    ssim: float = 0.5
-    grad: float = 0.5
-    adv: float = 0.01
-    domain: float = 0.01
-    adv_start: float = 0.2  # fraction of steps before the adversarial terms switch on
-    # bookkeeping
-    seed: int = 0
-    log_every: int = 10
-    sample_every: int = 200
-    checkpoint_every: int = 200
-    resume: bool = False
-    mixed_precision: str = "no"  # "no", "bf16", "fp16" (accelerate)
-    threads: int | None = None
-    max_minutes: float | None = None  # stop early (and save) once this much wall time has passed
-    progress: bool = True
 
 
 class PatchDiscriminator:  # a factory returning a torch module, so this module imports without torch
@@ -84,10 +46,7 @@ def _gradient_loss(pred, target):
 
 
 def _lr_at(step: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress))))
+    return cfg.lr * warmup_cosine(step, warmup=cfg.warmup, total=cfg.steps, floor=0.05)
 
 
 def _load_data(cfg: TrainConfig) -> dict[str, Any]:
@@ -108,7 +67,7 @@ def _load_data(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.world:
         sources.append("world")
     if not real.pairs and not world.pairs:
-        raise ValueError("no training pairs: give --pairs folders and/or --world N")
+        raise FusionRSError("no training pairs: give --pairs folders and/or --world N")
     pools = []
     if real.pairs:
         pools.append((real.pairs, 1.0 - (cfg.world_weight if world.pairs else 0.0)))
@@ -166,24 +125,13 @@ def _write_card(folder: Path, config: dict[str, Any]) -> None:
     (folder / "README.md").write_text(render_model_card("translator", folder))
 
 
-def _save_checkpoint(path: Path, step: int, unet, disc, dom_disc, opt_g, opt_d) -> None:
-    import torch
-    from safetensors.torch import save_file
-
-    from fusionrs.core.atomic import atomic_folder
-
-    with atomic_folder(path) as tmp:
-        unet.save_pretrained(tmp / "unet", safe_serialization=True)
-        save_file(disc.state_dict(), str(tmp / "discriminator.safetensors"))
-        if dom_disc is not None:
-            save_file(dom_disc.state_dict(), str(tmp / "domain_discriminator.safetensors"))
-        torch.save({"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()}, tmp / "optimizers.pt")
-        (tmp / "state.json").write_text(json.dumps({"step": step}) + "\n")
-
-
-def _latest_checkpoint(out: Path) -> Path | None:
-    ckpts = sorted((out / "checkpoints").glob("step_*"), key=lambda p: int(p.name.split("_")[1]))
-    return ckpts[-1] if ckpts else None
+def _save_checkpoint(out: Path, step: int, unet, disc, dom_disc, opt_g, opt_d) -> None:
+    tensors = {"discriminator": disc.state_dict()}
+    if dom_disc is not None:
+        tensors["domain_discriminator"] = dom_disc.state_dict()
+    save_checkpoint(out, step, tensors=tensors,
+                    folders={"unet": lambda folder: unet.save_pretrained(folder, safe_serialization=True)},
+                    state={"generator": opt_g.state_dict(), "discriminator": opt_d.state_dict()})
 
 
 def _sample_grid(unet, pixel_shuffle: int, pairs, path: Path, device) -> None:
@@ -211,9 +159,7 @@ def _sample_grid(unet, pixel_shuffle: int, pairs, path: Path, device) -> None:
 def train(cfg: TrainConfig) -> dict[str, Any]:
     """Train (or resume) a translator; returns a summary dict. The final model is saved to `out/final`."""
     import torch
-    import torch.nn.functional as F
     from accelerate import Accelerator
-    from safetensors.torch import load_file
     from tqdm.auto import tqdm
 
     from fusionrs.metrics.image_quality import ssim_torch
@@ -235,7 +181,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     # -- models and optimisers
     unet = build_unet(preset, seed=cfg.seed)
     if cfg.crop % pad_multiple(unet, f):
-        raise ValueError(f"crop {cfg.crop} must be a multiple of {pad_multiple(unet, f)} for preset {cfg.preset!r}")
+        raise FusionRSError(f"crop {cfg.crop} must be a multiple of {pad_multiple(unet, f)} for preset {cfg.preset!r}")
     torch.manual_seed(cfg.seed + 1)
     disc = PatchDiscriminator(4)
     dom_disc = PatchDiscriminator(1) if use_domain else None
@@ -244,18 +190,18 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     opt_d = torch.optim.AdamW(d_params, lr=cfg.lr, betas=(0.5, 0.99), weight_decay=cfg.weight_decay)
 
     start = 0
-    ckpt = _latest_checkpoint(out) if cfg.resume else None
+    ckpt = latest_checkpoint(out) if cfg.resume else None
     if ckpt is not None:
         from diffusers import UNet2DModel
 
+        checkpoint = load_checkpoint(ckpt)
         unet.load_state_dict(UNet2DModel.from_pretrained(ckpt / "unet").state_dict())
-        disc.load_state_dict(load_file(str(ckpt / "discriminator.safetensors")))
+        disc.load_state_dict(checkpoint.tensors("discriminator"))
         if dom_disc is not None and (ckpt / "domain_discriminator.safetensors").is_file():
-            dom_disc.load_state_dict(load_file(str(ckpt / "domain_discriminator.safetensors")))
-        states = torch.load(ckpt / "optimizers.pt", weights_only=True)
-        opt_g.load_state_dict(states["generator"])
-        opt_d.load_state_dict(states["discriminator"])
-        start = json.loads((ckpt / "state.json").read_text())["step"]
+            dom_disc.load_state_dict(checkpoint.tensors("domain_discriminator"))
+        opt_g.load_state_dict(checkpoint.state["generator"])
+        opt_d.load_state_dict(checkpoint.state["discriminator"])
+        start = checkpoint.step
         accelerator.print(f"resumed from {ckpt} at step {start}")
 
     models = [unet, disc] + ([dom_disc] if dom_disc is not None else [])
@@ -269,7 +215,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps({**asdict(cfg), "data_counts": data["counts"],
                                                            "sources": data["sources"]}, indent=2) + "\n")
-    log_path = out / "log.jsonl"
+    log = TrainLog(out, start_step=start, enabled=accelerator.is_main_process)
     grid_pairs = (data["tune"].pairs or data["pools"][0][0])[:4]
     adv_from = int(cfg.adv_start * cfg.steps)
     t0 = time.perf_counter()
@@ -327,19 +273,18 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         history.append(record)
         if accelerator.is_main_process:
             if (step + 1) % cfg.log_every == 0 or step + 1 == cfg.steps:
-                with log_path.open("a") as fh:
-                    fh.write(json.dumps(record) + "\n")
+                log.write(record)
                 bar.set_postfix(l1=f"{record['l1']:.4f}", ssim=f"{record['ssim']:.3f}")
             if cfg.sample_every and (step + 1) % cfg.sample_every == 0:
                 _sample_grid(raw_unet, f, grid_pairs, out / "samples" / f"step_{step + 1:06d}.png", device)
             if cfg.checkpoint_every and ((step + 1) % cfg.checkpoint_every == 0 or step + 1 == cfg.steps):
-                _save_checkpoint(out / "checkpoints" / f"step_{step + 1:06d}", step + 1, raw_unet, accelerator.unwrap_model(disc),
+                _save_checkpoint(out, step + 1, raw_unet, accelerator.unwrap_model(disc),
                                  accelerator.unwrap_model(dom_disc) if dom_disc is not None else None, opt_g, opt_d)
         accelerator.wait_for_everyone()
-        if cfg.max_minutes is not None and time.perf_counter() - t0 > 60 * cfg.max_minutes:
+        if out_of_time(t0, cfg.max_minutes):
             accelerator.print(f"time budget of {cfg.max_minutes} min reached at step {step + 1}; `--resume` continues")
             if accelerator.is_main_process and cfg.checkpoint_every:
-                _save_checkpoint(out / "checkpoints" / f"step_{step + 1:06d}", step + 1, raw_unet, accelerator.unwrap_model(disc),
+                _save_checkpoint(out, step + 1, raw_unet, accelerator.unwrap_model(disc),
                                  accelerator.unwrap_model(dom_disc) if dom_disc is not None else None, opt_g, opt_d)
             break
 
@@ -351,4 +296,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
                                         "data_counts": data["counts"],
                                         "train_seconds_this_run": summary["seconds"]})
         summary["model"] = str(folder)
+        plot_loss_curve(log.path, out / "loss_curve.png", title=f"translator ({cfg.preset})", ylabel="loss",
+                        keys=("loss", "l1", "grad", "adv", "domain", "disc"))
     return summary

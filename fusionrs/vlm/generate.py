@@ -22,12 +22,14 @@ def load_vlm(path: str | Path, device=None, dtype=None):
     """(model, processor) from a merged model folder or a peft adapter folder, through the model cache.
 
     An adapter folder is loaded onto the base named in its adapter_config.json and merged, so
-    inference runs at the speed of a plain model.
+    inference runs at the speed of a plain model. A `fusionrs train vlm` run folder loads its
+    `final/` (or an older run's `model/`).
     """
     from fusionrs.core.device import select_device, select_dtype
     from fusionrs.core.model_cache import cached_model
+    from fusionrs.core.training import final_dir
 
-    folder = Path(path)
+    folder = final_dir(path)
     if not folder.is_dir() or not ((folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()):
         raise FusionRSError(f"{folder}: not a model folder (no config.json or adapter_config.json)")
     resolved_device = select_device(device)

@@ -1,10 +1,12 @@
 """LoRA fine-tuning of a captioning VLM: peft LoRA r16 on the LLM + the projector trained fully.
 
-Reads top to bottom: defaults (`VLMTrainConfig`), load the base, wrap it with peft, (optionally)
-cache the frozen vision tower's features, then a fixed budget of `steps x batch_size` examples with
-accelerate, checkpoints every `save_every` steps, and at the end two folders:
-`OUT/adapter` (peft: `PeftModel.from_pretrained(base, OUT/adapter)`) and `OUT/model` (LoRA merged
-into the LLM: a standard LLaVA folder for plain transformers), plus `OUT/log.jsonl`.
+Reads top to bottom: `train_vlm(cfg)` builds the example stream, loads the base, (optionally) caches
+the frozen vision tower's features, then `fit_vlm` wraps the model with peft and runs a fixed budget
+of `steps x batch_size` examples with accelerate, checkpointing every `checkpoint_every` steps in the
+shared layout (`fusionrs.core.training`). At the end: `OUT/final` (LoRA merged into the LLM: a
+standard LLaVA folder for plain transformers) holding `OUT/final/adapter` (peft:
+`PeftModel.from_pretrained(base, OUT/final/adapter)`), plus `OUT/log.jsonl`, `OUT/loss_curve.png`
+and `OUT/train_summary.json`. Runs from before the unification (`OUT/model`, `OUT/adapter`) still load.
 
 Why cache vision features: the vision tower is frozen, so on CPU it is pure waste to run it again
 on every step; LLaVA models take the same result through `inputs_embeds`, and the saved model is
@@ -16,23 +18,25 @@ QLoRA (4-bit base via bitsandbytes) only where bitsandbytes and CUDA both exist.
 from __future__ import annotations
 
 import json
-import math
 import random
-import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from fusionrs.core.atomic import atomic_file, atomic_folder
+from fusionrs.core.training import (TrainLog, latest_checkpoint, load_checkpoint, out_of_time, plot_loss_curve,
+                                     save_checkpoint, set_lr, warmup_cosine)
 from fusionrs.errors import FusionRSError
+from fusionrs.vlm.config import VLMTrainConfig
 
 __all__ = [
     "LORA_TARGETS",
     "FeatureCache",
     "VLMTrainConfig",
+    "fit_vlm",
     "load_base",
     "train_vlm",
     "wrap_lora",
@@ -41,29 +45,6 @@ __all__ = [
 # The LLM's attention and MLP projections (LLaMA/Qwen/SmolLM names), never the vision tower's.
 LORA_TARGETS = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 PROJECTOR = "multi_modal_projector"
-
-
-@dataclass
-class VLMTrainConfig:
-    """Training defaults (one fixed budget: `steps x batch_size` examples per variant)."""
-
-    mode: str = "rgb+ir"
-    task: str = "mixed"
-    steps: int = 64
-    batch_size: int = 8
-    lr: float = 2e-4  # LoRA
-    projector_lr: float = 1e-3  # the projector starts random in the offline LLaVA
-    weight_decay: float = 0.0
-    warmup_steps: int = 4
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    max_answer_tokens: int = 48
-    save_every: int = 16
-    seed: int = 0
-    qlora: bool = False
-    cache_features: bool = True
-    notes: dict[str, Any] = field(default_factory=dict)
 
 
 def load_base(base: str | None, *, qlora: bool = False, image_size: int | None = None, vision: str | None = None):
@@ -115,7 +96,7 @@ def wrap_lora(model, config: VLMTrainConfig):
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     lora = LoraConfig(
-        r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+        r=config.lora_r, lora_alpha=config.alpha, lora_dropout=config.lora_dropout,
         target_modules=LORA_TARGETS, modules_to_save=[PROJECTOR], bias="none",
     )
     return get_peft_model(model, lora)
@@ -218,41 +199,150 @@ def _step_loss(model, batch: dict[str, Any], cache: FeatureCache | None):
 
 
 def _lr_factor(step: int, config: VLMTrainConfig) -> float:
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.steps - config.warmup_steps)
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+    return warmup_cosine(step, warmup=config.warmup, total=config.steps, floor=0.1)
 
 
-def _latest_checkpoint(out: Path) -> Path | None:
-    checkpoints = sorted(out.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
-    return checkpoints[-1] if checkpoints else None
+# -------------------------------------------------------------------------------------------------
+# The whole job from a config: examples -> base -> feature cache -> fit
 
 
-def train_vlm(
-    model,
-    processor,
-    examples: Iterator[dict[str, Any]],
-    out: str | Path,
-    config: VLMTrainConfig,
-    *,
-    feature_cache: FeatureCache | None = None,
-    resume: bool = False,
-    extra_config: dict[str, Any] | None = None,
-) -> dict[str, Any]:
+def translator_of_dataset(data_dir: str | None) -> str | None:
+    """The dataset's own translator spec (generation.json), with a relative folder made absolute.
+
+    Args:
+        data_dir: a FusionRS dataset folder (None: no dataset).
+
+    Returns:
+        The spec (e.g. `fusionrs:/abs/folder`), or None when the folder records none.
+    """
+    if not data_dir or not (Path(data_dir) / "generation.json").is_file():
+        return None
+    spec = json.loads((Path(data_dir) / "generation.json").read_text()).get("generation", {}).get("translator")
+    if not spec:
+        return None
+    kind, _, arg = spec.partition(":")
+    if arg and Path(arg).exists():
+        return f"{kind}:{Path(arg).resolve()}"
+    return spec
+
+
+def _notes(cfg: VLMTrainConfig, translator: str | None) -> dict[str, Any]:
+    """What goes into fusionrs_vlm.json beside the merged model (hub cards read base/data/lora_r)."""
+    notes: dict[str, Any] = {"base": cfg.base, "lora_r": cfg.lora_r, "steps": cfg.steps, "batch_size": cfg.batch_size,
+                             "seed": cfg.seed}
+    if translator:
+        notes["translator"] = translator
+    if cfg.data:
+        notes["data"] = str(Path(cfg.data).resolve())
+    if cfg.hit_uav:
+        notes["hit_uav"] = str(Path(cfg.hit_uav).resolve())
+    return notes | cfg.notes
+
+
+def _cycle(examples: list, seed: int) -> Iterator[dict[str, Any]]:
+    """Endless seeded reshuffles of a finite example list (deterministic for resume)."""
+    rng = random.Random(seed)
+    order = list(range(len(examples)))
+    if not order:
+        raise FusionRSError("no training examples")
+    while True:
+        rng.shuffle(order)
+        for index in order:
+            yield examples[index]
+
+
+def example_streams(cfg: VLMTrainConfig, rows=None) -> Callable[[], Iterator[dict[str, Any]]]:
+    """A function returning a fresh, identical example stream (one plans the feature cache, one trains).
+
+    Args:
+        cfg: the training config (task, mode, data / hit_uav, seed).
+        rows: dataset rows to use instead of reading `cfg.data` (caption tasks).
+
+    Returns:
+        A zero-argument function; each call starts the same deterministic stream.
+
+    Raises:
+        FusionRSError: the task's data is missing or the mode does not fit the task.
+    """
+    if cfg.task == "vqa":
+        if not cfg.hit_uav:
+            raise FusionRSError("--task vqa needs --hit-uav DIR")
+        if cfg.mode != "ir":
+            raise FusionRSError("--task vqa trains on real thermal images only: use --mode ir")
+        from fusionrs.vlm.data import vqa_examples
+        from fusionrs.vlm.vqa_data import build_vqa_manifest
+
+        examples = vqa_examples(build_vqa_manifest(cfg.hit_uav, "train"), cfg.hit_uav)
+        return lambda: _cycle(examples, cfg.seed)
+    from fusionrs.vlm.data import caption_stream
+
+    if rows is None:
+        if not cfg.data:
+            raise FusionRSError(f"--task {cfg.task} needs --data DIR (a FusionRS dataset folder)")
+        from fusionrs.data.loading import load_dataset
+
+        rows = load_dataset(cfg.data, split="train")
+    return lambda: caption_stream(rows, cfg.task, cfg.mode, seed=cfg.seed)
+
+
+def train_vlm(cfg: VLMTrainConfig, *, rows=None, model=None, processor=None) -> dict[str, Any]:
+    """Train (or resume) a captioner from its config; the merged model is a standard folder at `OUT/final`.
+
+    Args:
+        cfg: the whole job (data, base, budget, LoRA, feature cache, bookkeeping).
+        rows: dataset rows to train on instead of reading `cfg.data` (caption tasks).
+        model: an already loaded base (with `processor`) instead of loading `cfg.base`.
+        processor: the base's processor.
+
+    Returns:
+        The summary: steps, examples, tokens, time, throughput, final loss, config.
+
+    Raises:
+        FusionRSError: bad data, base or settings (named in the message).
+    """
+    import torch
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    new_stream = example_streams(cfg, rows)
+    notes = _notes(cfg, cfg.translator or translator_of_dataset(cfg.data))
+    if model is None:
+        model, processor = load_base(cfg.base, qlora=cfg.qlora, image_size=cfg.image_size, vision=cfg.vision)
+    cache = None
+    if cfg.cache_features and _is_llava(model):
+        cache = FeatureCache(cfg.feature_cache)
+        planned = new_stream()  # features for exactly the examples the budget will draw
+        cache.ensure(model, processor, [next(planned) for _ in range(cfg.steps * cfg.batch_size)])
+    return fit_vlm(model, processor, new_stream(), cfg, feature_cache=cache, notes=notes)
+
+
+# -------------------------------------------------------------------------------------------------
+# The loop
+
+
+def fit_vlm(model, processor, examples: Iterator[dict[str, Any]], config: VLMTrainConfig, *,
+            feature_cache: FeatureCache | None = None, notes: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train `config.steps` steps of `config.batch_size` examples drawn from `examples`; save; summary.
 
-    `examples` must be deterministic (e.g. `caption_stream`): on `resume` the first
-    `step x batch_size` examples are skipped to continue exactly where the checkpoint stopped.
+    Args:
+        model: the base image-text-to-text model (wrapped with LoRA here).
+        processor: its processor.
+        examples: a deterministic stream (e.g. `caption_stream`): on `config.resume` the first
+            `step x batch_size` examples are skipped to continue exactly where the checkpoint stopped.
+        config: budget, LoRA and bookkeeping (`config.out` is the run folder).
+        feature_cache: cached vision features for the examples (LLaVA bases), or None.
+        notes: what goes into `fusionrs_vlm.json` beside the merged model (default `config.notes`).
+
+    Returns:
+        The summary dict (also written to `OUT/train_summary.json` when the budget is done).
     """
     import torch
     from accelerate import Accelerator
-    from peft import set_peft_model_state_dict
-    from safetensors.torch import load_file
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
 
     from fusionrs.vlm.data import collate, encode_example
 
-    out = Path(out)
+    out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
     random.seed(config.seed)
     torch.manual_seed(config.seed)
@@ -266,98 +356,92 @@ def train_vlm(
         weight_decay=config.weight_decay,
     )
     base_lrs = [group["lr"] for group in optimizer.param_groups]
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
     model, optimizer = accelerator.prepare(model, optimizer)
 
     start_step, elapsed_before, tokens_before = 0, 0.0, 0
-    if resume and (checkpoint := _latest_checkpoint(out)) is not None:
-        set_peft_model_state_dict(accelerator.unwrap_model(model), load_file(str(checkpoint / "adapter_state.safetensors")))
-        state = torch.load(checkpoint / "trainer_state.pt", weights_only=True)
-        optimizer.load_state_dict(state["optimizer"])
-        start_step, elapsed_before, tokens_before = int(state["step"]), float(state["elapsed"]), int(state["tokens"])
-        torch.set_rng_state(state["torch_rng"])
+    if config.resume and (folder := latest_checkpoint(out)) is not None:
+        checkpoint = load_checkpoint(folder)
+        adapter = "adapter" if (folder / "adapter.safetensors").is_file() else "adapter_state"  # older runs
+        set_peft_model_state_dict(accelerator.unwrap_model(model), checkpoint.tensors(adapter))
+        optimizer.load_state_dict(checkpoint.state["optimizer"])
+        scalars = checkpoint.scalars | {k: checkpoint.state[k] for k in ("elapsed", "tokens") if k in checkpoint.state}
+        start_step, elapsed_before, tokens_before = checkpoint.step, float(scalars["elapsed"]), int(scalars["tokens"])
         for _ in range(start_step * config.batch_size):
             next(examples)
-        print(f"resumed from {checkpoint} at step {start_step}", file=sys.stderr, flush=True)
+        print(f"resumed from {folder} at step {start_step}", file=sys.stderr, flush=True)
 
     pad = processor.tokenizer.pad_token_id
-    log_path = out / "log.jsonl"
-    if start_step == 0 and log_path.exists():
-        log_path.unlink()
+    log = TrainLog(out, start_step=start_step)
     n_trainable = sum(p.numel() for p in parameters)
     model.train()
     started = time.perf_counter()
     tokens = tokens_before
-    step = start_step
+    done = start_step
     for step in range(start_step, config.steps):
         batch_examples = [next(examples) for _ in range(config.batch_size)]
         batch = collate([encode_example(processor, ex, config.max_answer_tokens) for ex in batch_examples], pad)
-        for group, base_lr in zip(optimizer.param_groups, base_lrs):
-            group["lr"] = base_lr * _lr_factor(step, config)
+        set_lr(optimizer, base_lrs, _lr_factor(step, config))
         loss = _step_loss(model, batch, llava_cache)
         accelerator.backward(loss)
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         tokens += int(batch["attention_mask"].sum())
+        done = step + 1
         elapsed = elapsed_before + time.perf_counter() - started
-        record = {"step": step + 1, "loss": round(float(loss.detach()), 5), "lr": optimizer.param_groups[0]["lr"],
+        record = {"step": done, "loss": round(float(loss.detach()), 5), "lr": optimizer.param_groups[0]["lr"],
                   "tokens": tokens, "elapsed_s": round(elapsed, 2), "tokens_per_s": round(tokens / max(elapsed, 1e-9), 1)}
-        with open(log_path, "a") as handle:
-            handle.write(json.dumps(record) + "\n")
-        print(f"step {step + 1}/{config.steps} loss {record['loss']:.4f} {record['tokens_per_s']} tok/s "
-              f"{record['elapsed_s']:.0f}s", file=sys.stderr, flush=True)
-        if config.save_every and (step + 1) % config.save_every == 0 and step + 1 < config.steps:
-            _save_checkpoint(accelerator.unwrap_model(model), optimizer, out, step + 1, elapsed, tokens)
+        if done % config.log_every == 0 or done == config.steps:
+            log.write(record)
+        if config.progress:
+            print(f"step {done}/{config.steps} loss {record['loss']:.4f} {record['tokens_per_s']} tok/s "
+                  f"{record['elapsed_s']:.0f}s", file=sys.stderr, flush=True)
+        stop = out_of_time(started, config.max_minutes) and done < config.steps
+        if (config.checkpoint_every and done % config.checkpoint_every == 0 and done < config.steps) or stop:
+            adapter_state = get_peft_model_state_dict(accelerator.unwrap_model(model))
+            save_checkpoint(out, done, tensors={"adapter": adapter_state}, state={"optimizer": optimizer.state_dict()},
+                            scalars={"elapsed": elapsed, "tokens": tokens}, keep=config.keep_checkpoints)
+        if stop:
+            print(f"time budget of {config.max_minutes} min reached at step {done}; --resume continues",
+                  file=sys.stderr, flush=True)
+            break
 
     elapsed = elapsed_before + time.perf_counter() - started
     summary = {
-        "config": asdict(config) | (extra_config or {}),
-        "steps": config.steps,
-        "examples": config.steps * config.batch_size,
+        "config": asdict(config),
+        "steps": done,
+        "examples": done * config.batch_size,
         "train_tokens": tokens,
         "train_time_s": round(elapsed, 1),
         "train_tokens_per_s": round(tokens / max(elapsed, 1e-9), 1),
         "trainable_parameters": n_trainable,
-        "final_loss": _mean_tail_loss(log_path),
+        "final_loss": _mean_tail_loss(log),
     }
-    _save_final(accelerator.unwrap_model(model), processor, out, summary)
+    if done >= config.steps:
+        _save_final(accelerator.unwrap_model(model), processor, out, summary,
+                    config.notes if notes is None else notes)
+        summary["model"] = str(out / "final")
+    plot_loss_curve(log.path, out / "loss_curve.png", title=f"captioner LoRA ({config.mode}, {config.task})",
+                    ylabel="cross-entropy (answer tokens)")
     return summary
 
 
-def _mean_tail_loss(log_path: Path, tail: int = 8) -> float | None:
-    if not log_path.exists():
-        return None
-    losses = [json.loads(line)["loss"] for line in log_path.read_text().splitlines() if line.strip()]
+def _mean_tail_loss(log: TrainLog, tail: int = 8) -> float | None:
+    losses = [record["loss"] for record in log.records()]
     return round(sum(losses[-tail:]) / len(losses[-tail:]), 4) if losses else None
 
 
-def _save_checkpoint(model, optimizer, out: Path, step: int, elapsed: float, tokens: int) -> None:
-    import torch
-    from peft import get_peft_model_state_dict
-    from safetensors.torch import save_file
-
-    folder = out / f"checkpoint-{step}"
-    state = {k: v.contiguous() for k, v in get_peft_model_state_dict(model).items()}
-    with atomic_folder(folder) as staging:  # a kill mid-save leaves the previous checkpoint intact
-        save_file(state, str(staging / "adapter_state.safetensors"))
-        torch.save({"optimizer": optimizer.state_dict(), "step": step, "elapsed": elapsed, "tokens": tokens,
-                    "torch_rng": torch.get_rng_state()}, staging / "trainer_state.pt")
-    for old in out.glob("checkpoint-*"):  # keep the newest only: they are resume points, not results
-        if old != folder:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _save_final(model, processor, out: Path, summary: dict[str, Any]) -> None:
-    """OUT/adapter (peft) and OUT/model (merged, standard folder) + fusionrs notes + summary."""
+def _save_final(model, processor, out: Path, summary: dict[str, Any], notes: dict[str, Any]) -> None:
+    """OUT/final: the merged standard folder + fusionrs notes, with the peft adapter in OUT/final/adapter."""
     from fusionrs.vlm.compose import write_vlm_config
 
-    model.save_pretrained(out / "adapter")
-    processor.save_pretrained(out / "adapter")
-    merged = model.merge_and_unload()
-    merged.eval()
-    merged.save_pretrained(out / "model")
-    processor.save_pretrained(out / "model")
-    notes = dict(summary["config"].get("notes") or {})
-    write_vlm_config(out / "model", mode=summary["config"]["mode"], task=summary["config"]["task"], **notes)
-    (out / "train_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    with atomic_folder(out / "final") as staging:
+        model.save_pretrained(staging / "adapter")
+        processor.save_pretrained(staging / "adapter")
+        merged = model.merge_and_unload()
+        merged.eval()
+        merged.save_pretrained(staging)
+        processor.save_pretrained(staging)
+        write_vlm_config(staging, mode=summary["config"]["mode"], task=summary["config"]["task"], **notes)
+    (out / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -58,7 +58,18 @@ def environment_info() -> dict[str, Any]:
 
 
 def write_results(path: str | os.PathLike, results: dict[str, Any], *, command: str, seed: int | None) -> dict[str, Any]:
-    """Write `results` as JSON with the command, seed, environment and date; return what was written."""
+    """Write `results` as JSON with the command, seed, environment and date; return what was written.
+
+    Args:
+        path: the JSON file to write (atomically; replaced if it exists).
+        results: the numbers to record; must be JSON-serialisable.
+        command: the command line that produced the results.
+        seed: the random seed used, or None when there was none.
+
+    Returns:
+        The written payload, a dict with keys "results", "command", "seed", "date" (UTC,
+        `YYYY-MM-DDTHH:MM:SSZ`) and "environment" (`environment_info()`).
+    """
     payload = {
         "results": results,
         "command": command,

@@ -26,7 +26,21 @@ SPEC_PREFIXES = ("local:", "openai:")
 
 def get_captioner(spec: str, **kwargs: Any) -> IRCaptioner:
     """A captioner from its spec string (`none`, `grounded`, `local:MODEL`, `openai:URL:MODEL`);
-    keyword arguments go to the backend (e.g. `cache_dir=`, `concurrency=` for openai)."""
+    keyword arguments go to the backend (e.g. `cache_dir=`, `concurrency=` for openai).
+
+    Args:
+        spec: the captioner spec: a key of `CAPTIONERS` (`none`, `grounded`), `local:MODEL` (a
+            transformers model name or alias) or `openai:URL:MODEL` (an OpenAI-compatible server).
+        **kwargs: keyword arguments passed unchanged to the backend's constructor.
+
+    Returns:
+        The captioner instance (`NoIRCaptions`, `GroundedCaptioner`, `LocalCaptioner` or
+        `OpenAICaptioner`).
+
+    Raises:
+        UnknownSpecError: `spec` is none of the known forms (also for a bare `local:` with no model).
+        ValueError: an `openai:` spec has no http(s) URL or no model (from `parse_openai_spec`).
+    """
     if spec in CAPTIONERS:
         return CAPTIONERS[spec](**kwargs)
     if spec.startswith("local:") and len(spec) > len("local:"):

@@ -223,13 +223,27 @@ def _concept_hits(text: str) -> list[tuple[int, str, str]]:
 
 
 def object_nouns(text: str) -> set[str]:
-    """The object concepts named in `text` (e.g. {"aircraft", "building"})."""
+    """The object concepts named in `text` (e.g. {"aircraft", "building"}).
+
+    Args:
+        text: a caption, matched case-insensitively against the object-noun vocabulary.
+
+    Returns:
+        The set of concept names found; empty when no known object noun occurs.
+    """
     return {concept for _, concept, _ in _concept_hits(text)}
 
 
 def main_scene_noun(caption: str) -> str | None:
     """The concept of the original caption's main scene noun: its first scene noun (airport, port,
-    residential area, ...), else its first object noun; None when it names no known noun."""
+    residential area, ...), else its first object noun; None when it names no known noun.
+
+    Args:
+        caption: the original caption.
+
+    Returns:
+        The concept name (e.g. "airport", "water"), or None when the caption names no known noun.
+    """
     hits = _concept_hits(caption)
     low = caption.lower()
     for pos, concept, word in hits:
@@ -266,7 +280,17 @@ def _sentences(text: str) -> list[str]:
 
 def check_caption(text: str | None, originals: Sequence[str] | str) -> str:
     """The first rule `text` breaks ("" when it passes). `originals`: the record's original captions,
-    the first being the one the IR-aware caption rewrites."""
+    the first being the one the IR-aware caption rewrites.
+
+    Args:
+        text: the candidate IR-aware caption; None counts as an empty caption.
+        originals: the record's original caption(s); a single string is one caption. When empty,
+            the invented-object and lost-semantics checks are skipped.
+
+    Returns:
+        The first failed reason from `REASONS` (e.g. "hedging", "invented_object"), or "" when the
+        caption passes every rule.
+    """
     if isinstance(originals, str):
         originals = [originals]
     text = " ".join((text or "").split())

@@ -43,7 +43,15 @@ def _tidy(text: str) -> str:
 
 def clean_original(caption: str) -> str | None:
     """The caption with colour words removed, cut down to its first clause(s) that break no wording
-    rule; None when nothing usable is left."""
+    rule; None when nothing usable is left.
+
+    Args:
+        caption: an original (RGB) caption.
+
+    Returns:
+        The cleaned caption text (no trailing punctuation), or None when no clause of at least two
+        words survives the wording rules.
+    """
     text = _DIFFERENT_COLOURS.sub("", caption)
     text = _tidy(_COLOUR.sub("", text))
     if text and not _breaks_wording(text):
@@ -73,7 +81,17 @@ def _scene_sentence(captions: Sequence[str]) -> str:
 
 
 def compose_caption(captions: Sequence[str], m: IRMeasurement, *, max_words: int = MAX_WORDS) -> str:
-    """Two sentences: the scene, then what was measured, shortened to fit `max_words`."""
+    """Two sentences: the scene, then what was measured, shortened to fit `max_words`.
+
+    Args:
+        captions: the record's original captions; the first sets the main scene noun.
+        m: the measurement of the record's IR image (`measure_ir`).
+        max_words: the word limit of the caption (default `MAX_WORDS` of the filter, 60); optional
+            clauses are dropped, then the scene sentence is truncated, to fit.
+
+    Returns:
+        The caption text, ending with a full stop.
+    """
     scene = _scene_sentence(captions)
     if m.bright_cell is not None and m.dark_cell is not None:
         lead = (f"the brightest responses lie {CELL_NAMES[m.bright_cell]} and the darkest {CELL_NAMES[m.dark_cell]},"

@@ -32,7 +32,16 @@ EDGE_THRESHOLD = 40.0  # Sobel magnitude (levels per pixel, /4-normalised) count
 
 
 def cell_box(cell: int, width: int, height: int) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) of grid cell `cell` (0-8, row-major) in a `width` x `height` image."""
+    """(x0, y0, x1, y1) of grid cell `cell` (0-8, row-major) in a `width` x `height` image.
+
+    Args:
+        cell: the cell index of the 3x3 grid, 0-8, row-major (0 upper left, 8 lower right).
+        width: the image width in pixels.
+        height: the image height in pixels.
+
+    Returns:
+        The cell's `(x0, y0, x1, y1)` pixel box; x1 and y1 are exclusive.
+    """
     row, col = divmod(cell, 3)
     return (col * width // 3, row * height // 3, (col + 1) * width // 3, (row + 1) * height // 3)
 
@@ -113,7 +122,17 @@ def _as_array(image: Image.Image | np.ndarray) -> np.ndarray:
 
 
 def measure_ir(image: Image.Image | np.ndarray) -> IRMeasurement:
-    """Measure an 8-bit IR image (PIL `L`/any mode, or an HxW array)."""
+    """Measure an 8-bit IR image (PIL `L`/any mode, or an HxW array).
+
+    Args:
+        image: the IR image: a PIL image of any mode (converted to `L`) or a uint8 array, HxW or
+            HxWxC (only the first channel is used). It is downscaled to at most `MEASURE_SIZE` px on
+            its longer side before measuring.
+
+    Returns:
+        An `IRMeasurement` with intensity statistics (8-bit levels), the 3x3 cell means, the
+        bright/dark cells, edge density, sharpness and the low-texture fraction and cell.
+    """
     a = _as_array(image)
     h, w = a.shape
     mean, std = float(a.mean()), float(a.std())

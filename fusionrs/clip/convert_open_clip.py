@@ -160,7 +160,22 @@ def list_archs() -> list[str]:
 
 
 def load_arch(arch: str | os.PathLike | dict[str, Any]) -> dict[str, Any]:
-    """An open_clip model-config dict from a preset name, a JSON file path, or a dict (validated, copied)."""
+    """An open_clip model-config dict from a preset name, a JSON file path, or a dict (validated, copied).
+
+    Args:
+        arch: a name in `ARCHS`, the path of an open_clip model-config JSON (a hub-style
+            `open_clip_config.json` with `model_cfg` works too), or such a config dict.
+
+    Returns:
+        A deep copy of the config ({"embed_dim", "vision_cfg", "text_cfg", ...}), checked to
+        describe a plain CLIP ViT.
+
+    Raises:
+        FileNotFoundError: when `arch` is a `.json` path that does not exist.
+        OpenClipConversionError: when the name is unknown, the file is not valid JSON, a field is
+            unknown or changes the network away from the plain CLIP ViT layout, `vision_cfg` /
+            `text_cfg` is missing, the vision tower is a ResNet, or `embed_dim` is missing.
+    """
     if isinstance(arch, dict):
         cfg, where = copy.deepcopy(arch), "the architecture dict"
     elif str(arch) in ARCHS:
@@ -215,7 +230,21 @@ def _layer_norm_eps(section: dict) -> float:
 
 
 def clip_config_from_arch(arch_cfg: dict[str, Any], *, quick_gelu: bool | None = None) -> CLIPConfig:
-    """The transformers `CLIPConfig` of an open_clip model config; `quick_gelu` overrides the config's own flag."""
+    """The transformers `CLIPConfig` of an open_clip model config; `quick_gelu` overrides the config's own flag.
+
+    Args:
+        arch_cfg: an open_clip model config (as from `load_arch`).
+        quick_gelu: True for QuickGELU, False for GELU in both towers; None takes the config's
+            `quick_gelu` flag (False when absent).
+
+    Returns:
+        A `CLIPConfig` with open_clip's defaults for unlisted fields, BOS/EOS ids 49406/49407 (pad =
+        EOS) and the initial logit scale log(1 / 0.07).
+
+    Raises:
+        OpenClipConversionError: when a tower's width is not a multiple of its head width / head
+            count, or the image size is not square.
+    """
     from transformers import CLIPConfig
 
     vision, text = arch_cfg["vision_cfg"], arch_cfg["text_cfg"]
@@ -266,7 +295,16 @@ def clip_config_from_arch(arch_cfg: dict[str, Any], *, quick_gelu: bool | None =
 
 
 def infer_arch(state_dict: dict[str, Any]) -> dict[str, Any] | None:
-    """Best-effort open_clip config read off the weight shapes (heads cannot be read; 64-wide assumed), or None."""
+    """Best-effort open_clip config read off the weight shapes (heads cannot be read; 64-wide assumed), or None.
+
+    Args:
+        state_dict: an open_clip ViT state dict (name -> tensor).
+
+    Returns:
+        {"embed_dim", "vision_cfg": {image_size, layers, width, patch_size}, "text_cfg":
+        {context_length, vocab_size, width, heads, layers}}, or None when the ViT keys it reads
+        (visual.conv1, visual.proj, positional embeddings, token embedding) are missing or odd.
+    """
     try:
         width, _, patch, _ = state_dict["visual.conv1.weight"].shape
         positions = state_dict["visual.positional_embedding"].shape[0]
@@ -326,6 +364,20 @@ def load_open_clip_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor
 
     Accepts a plain state dict (what RemoteCLIP and GeoRSCLIP publish), an open_clip training checkpoint
     (`{"epoch", "state_dict", "optimizer", ...}`) and DDP's `module.` prefixes.
+
+    Args:
+        path: the checkpoint file; `.safetensors` is read with safetensors, anything else with
+            `torch.load(weights_only=True)` (memory-mapped for the zip format).
+
+    Returns:
+        The flat state dict on the CPU (name -> tensor, plus any `NON_WEIGHT_KEYS` entries), with
+        `state_dict` / `model` wrappers and `module.` / `_orig_mod.` prefixes removed.
+
+    Raises:
+        FileNotFoundError: when `path` does not exist.
+        OpenClipConversionError: when the file is not a readable safetensors or PyTorch checkpoint,
+            holds objects `weights_only` refuses, is not a non-empty state dict, or has entries
+            that are not tensors.
     """
     import torch
 
@@ -426,6 +478,21 @@ def convert_state_dict(
 
     Raises `OpenClipConversionError` naming every unknown key, every `CLIPModel` weight left unfilled and
     every shape mismatch. `consume=True` empties `state_dict` as it goes (halves peak memory for ViT-H).
+
+    Args:
+        state_dict: the open_clip state dict (as from `load_open_clip_state_dict`).
+        config: the `CLIPConfig` the weights must fit (as from `clip_config_from_arch`).
+        dtype: cast floating-point weights to this dtype; None keeps each tensor's dtype.
+        consume: remove entries from `state_dict` while converting.
+
+    Returns:
+        `(weights, dropped)`: `CLIPModel` weight name -> tensor (fused q/k/v split, output
+        projections transposed, each tensor with its own storage), and the sorted
+        `NON_WEIGHT_KEYS` found in the checkpoint.
+
+    Raises:
+        OpenClipConversionError: when a checkpoint key has no `CLIPModel` counterpart, a shape
+            disagrees with `config`, or a `CLIPModel` weight is not in the checkpoint.
     """
     expected = _expected_shapes(config)
     described = _describe(infer_arch(state_dict))  # read before `consume` empties the dict
@@ -560,6 +627,26 @@ def convert_open_clip_checkpoint(
 
     `quick_gelu=None` takes the architecture's default (`ARCHS`, `ARCH_NOTES`); `dtype="auto"` keeps
     the checkpoint's float dtype. The folder loads with `AutoModel`/`AutoProcessor.from_pretrained`.
+
+    Args:
+        checkpoint: the open_clip checkpoint file (`.pt`/`.pth`/`.bin` or `.safetensors`).
+        out_dir: the output folder; created when missing.
+        arch: the architecture, as `load_arch` accepts (preset name, JSON path or dict).
+        quick_gelu: force QuickGELU (True) or GELU (False); None takes the architecture's flag.
+        dtype: "auto" (the checkpoint's single float dtype, else float32), "float32", "float16"
+            or "bfloat16".
+        overwrite: allow writing into a non-empty `out_dir`.
+        hash_source: record the checkpoint's SHA-256 in `conversion.json` (reads the whole file).
+
+    Returns:
+        `out_dir` as a `Path`, holding model.safetensors, config.json, the CLIPProcessor files,
+        README.md and conversion.json.
+
+    Raises:
+        FileExistsError: when `out_dir` is not empty and `overwrite` is False.
+        FileNotFoundError: when the checkpoint or an architecture JSON file does not exist.
+        OpenClipConversionError: when the architecture is invalid, the checkpoint cannot be read,
+            its weights do not fit the architecture, or `dtype` is unknown.
     """
     import torch
     import transformers

@@ -34,6 +34,18 @@ def to_model_image(image: Any, modality: str | None = None) -> Image.Image:
     modality "ir": converted to one channel first, then replicated (so a 3-channel-stored thermal
     frame, e.g. LLVIP, is treated like any IR); "rgb" or None: RGB kept, L replicated.
     Paths, bytes and arrays go through `fusionrs.core.image_io.load_image` (named errors).
+
+    Args:
+        image: a PIL image, a file path, encoded bytes or a numpy array.
+        modality: "ir", "rgb" or None (treated like "rgb").
+
+    Returns:
+        A 3-channel RGB PIL image (for "ir": one luma channel replicated three times).
+
+    Raises:
+        ValueError: when `modality` is not "rgb", "ir" or None.
+        ImageReadError: when a non-PIL input (or a PIL image not in RGB/L mode) cannot be decoded
+            by `load_image`.
     """
     if modality not in (None, *MODALITIES):
         raise ValueError(f"modality must be 'rgb', 'ir' or None, got {modality!r}")
@@ -102,7 +114,28 @@ class ClipEmbedder:
                         device: "str | torch.device | None" = None, dtype: "str | torch.dtype | None" = None,
                         cache=None) -> "ClipEmbedder":
         """A folder path or hub id (loaded once per device/dtype through `default_cache`), an
-        existing embedder (returned as is), or a loaded model with its `processor`."""
+        existing embedder (returned as is), or a loaded model with its `processor`.
+
+        Args:
+            model: a CLIP folder path or hub id, a `ClipEmbedder`, or a loaded `CLIPModel` /
+                `VisionTextDualEncoderModel`.
+            processor: the processor of a loaded model (required then; ignored otherwise).
+            device: the compute device; None picks one for paths and hub ids (`select_device`)
+                and keeps a loaded model's own device.
+            dtype: the compute dtype; None picks one for the device for paths and hub ids and
+                keeps a loaded model's own dtype.
+            cache: the `ModelCache` for paths and hub ids (default: the process-wide cache).
+
+        Returns:
+            A `ClipEmbedder` (the same object when `model` already is one; a cached one for a
+            path or hub id already loaded with the same device and dtype).
+
+        Raises:
+            ValueError: when a loaded model is given without its processor.
+            ClipLoadError: when a folder does not exist or has no config.json, loading fails, the
+                model is not a CLIPModel / VisionTextDualEncoderModel, or the processor lacks an
+                image processor or a tokenizer.
+        """
         if isinstance(model, ClipEmbedder):
             return model
         if not isinstance(model, (str, os.PathLike)):

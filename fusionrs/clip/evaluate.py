@@ -216,8 +216,22 @@ def evaluate_clip(model, data_dir: str | os.PathLike | None = None, split: str =
         zero_shot: also classify scenes from `class_name` with prompt templates (RGB and IR).
         templates: {"rgb": [...], "ir": [...]} to override the default templates.
         max_elements: scores per similarity block (default `fusionrs.metrics.retrieval.DEFAULT_MAX_ELEMENTS`).
-    Returns a JSON-ready dict: `retrieval[direction]["R@1"|"R@5"|"R@10"]` (percent), `mean_recall`,
-    `mean_recall_all`, `ir_aware`, `gallery_sizes`, `zero_shot`, and how rows were chosen.
+        batch_size: images per forward pass.
+        ks: the K of R@K (default 1, 5, 10).
+        device: the compute device; None picks one (a loaded embedder or pair keeps its own).
+        dtype: the compute dtype; None picks one for the device.
+        ci_resamples: bootstrap resamples for the Mean Recall CI (not computed for a single row).
+        progress: show progress bars.
+
+    Returns:
+        A JSON-ready dict: `retrieval[direction]["R@1"|"R@5"|"R@10"]` (percent), `mean_recall`,
+        `mean_recall_all`, `ir_aware`, `gallery_sizes`, `zero_shot`, and how rows were chosen.
+
+    Raises:
+        ValueError: when `max_items` is below 1.
+        EvaluationDataError: when the dataset folder cannot be resolved or loaded, has no such
+            split, no row of it has both images, or an evaluated row has no caption.
+        ClipLoadError: when `model` names a folder or hub id that does not load as a CLIP model.
     """
     from fusionrs.metrics.retrieval import DEFAULT_MAX_ELEMENTS
 
@@ -310,6 +324,25 @@ def evaluate_rgbt_pairs(model, pairs_dir: str | os.PathLike, *, sets: Sequence[s
 
     `pairs_dir` is one pair folder (rgb/ + ir/, files matched by stem) or a folder of them. A pair's
     partner is its only relevant item; Mean Recall = mean of R@1/5/10 over both directions.
+
+    Args:
+        model: a CLIP folder or hub id, a `ClipEmbedder`, or an in-memory `(model, processor)` pair.
+        pairs_dir: a pair folder (rgb/ + ir/) or a folder of pair folders.
+        sets: the names of the pair sets to evaluate; None evaluates all found.
+        max_pairs: use at most the first N pairs (by file stem) of each set; None uses all.
+        batch_size: images per forward pass.
+        ks: the K of R@K (default 1, 5, 10).
+        device: the compute device; None picks one.
+        dtype: the compute dtype; None picks one for the device.
+
+    Returns:
+        {"pairs_dir", "model", "sets": {name: {"n_pairs", "retrieval" ("rgb->ir", "ir->rgb" R@K in
+        percent), "mean_recall"}}, "mean_recall" (the mean over sets)}.
+
+    Raises:
+        EvaluationDataError: when `pairs_dir` holds no pair folder, a requested set is not found,
+            or a set has fewer than 2 matched pairs.
+        ClipLoadError: when `model` does not load as a CLIP model.
     """
     embedder = _embedder(model, device, dtype)
     found = _pair_sets(Path(pairs_dir))
@@ -344,6 +377,26 @@ def evaluate_object_presence(model, hit_uav_dir: str | os.PathLike, split: str =
     prompt-ensemble text embedding; the label is whether the image has at least one box of that
     class (HIT-UAV `{split}.jsonl`). AUC 0.5 = chance; it is undefined (None) for a class that is
     present in all or none of the images.
+
+    Args:
+        model: a CLIP folder or hub id, a `ClipEmbedder`, or an in-memory `(model, processor)` pair.
+        hit_uav_dir: the HIT-UAV folder holding `{split}.jsonl` and the images it names.
+        split: the manifest to read (default "val").
+        classes: HIT-UAV label -> object phrase for the templates (default `HIT_UAV_CLASSES`).
+        templates: prompt templates with one "{}" (default `OBJECT_TEMPLATES`).
+        max_images: use at most the first N images of the manifest; None uses all.
+        batch_size: images per forward pass.
+        device: the compute device; None picks one.
+        dtype: the compute dtype; None picks one for the device.
+
+    Returns:
+        {"hit_uav_dir", "split", "model", "n_images", "templates", "per_class": {label: {"auc",
+        "n_positive", "n_negative", "prompt"}}, "mean_auc" (over classes with a defined AUC, or None)}.
+
+    Raises:
+        EvaluationDataError: when the manifest is missing, a line is not JSON, or it lists no image.
+        ImageReadError: when an image the manifest names cannot be read.
+        ClipLoadError: when `model` does not load as a CLIP model.
     """
     from fusionrs.clip.zeroshot import OBJECT_TEMPLATES, classifier_weights
     from fusionrs.core.image_io import load_image

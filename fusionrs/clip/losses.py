@@ -24,7 +24,14 @@ MAX_LOGIT_SCALE = 100.0
 
 
 def symmetric_infonce(logits: torch.Tensor) -> torch.Tensor:
-    """Mean of the row-wise and column-wise cross-entropy against the diagonal (matching pairs)."""
+    """Mean of the row-wise and column-wise cross-entropy against the diagonal (matching pairs).
+
+    Args:
+        logits: an (N, N) tensor of scaled similarities; row i and column i belong to pair i.
+
+    Returns:
+        A scalar tensor: (CE(rows) + CE(columns)) / 2 with targets 0..N-1.
+    """
     target = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 

@@ -36,7 +36,18 @@ __all__ = [
 
 
 def resolve_variant(variant: str, ir_view: str | None = None) -> tuple[tuple[str, ...], str]:
-    """A named variant (optionally with its IR view overridden) -> (loss pairs, IR view)."""
+    """A named variant (optionally with its IR view overridden) -> (loss pairs, IR view).
+
+    Args:
+        variant: a name in `VARIANTS`.
+        ir_view: an IR view in `IR_VIEWS` that replaces the variant's own; None keeps it.
+
+    Returns:
+        `(pairs, view)`: the loss variant's modality pairs (from `LOSS_VARIANTS`) and the IR view name.
+
+    Raises:
+        FusionRSError: when `variant` or `ir_view` is unknown.
+    """
     if variant not in VARIANTS:
         raise FusionRSError(f"unknown variant {variant!r}; choose one of {', '.join(VARIANTS)}")
     loss, view = VARIANTS[variant]
@@ -48,7 +59,20 @@ def resolve_variant(variant: str, ir_view: str | None = None) -> tuple[tuple[str
 
 
 def ir_view_image(rgb: Image.Image, ir: Image.Image, view: str) -> Image.Image:
-    """The image that plays IR in training. Single-channel views stay `L` (the processor replicates)."""
+    """The image that plays IR in training. Single-channel views stay `L` (the processor replicates).
+
+    Args:
+        rgb: the record's RGB image.
+        ir: the record's (translated) IR image.
+        view: "translated", "grayscale" or "rgb_duplicate".
+
+    Returns:
+        `ir` unchanged for "translated", the luma of `rgb` (mode L) for "grayscale", or `rgb` in
+        RGB mode for "rgb_duplicate".
+
+    Raises:
+        FusionRSError: when `view` is unknown.
+    """
     if view == "translated":
         return ir
     if view == "grayscale":
@@ -64,6 +88,20 @@ def pick_captions(captions: list[int], ir_captions: list[int], policy: str,
 
     The RGB side always draws from the original captions. With `original` the IR side uses the same
     draw, so both pairs share one text (and one text forward).
+
+    Args:
+        captions: the record's original captions (ids or texts).
+        ir_captions: its IR-aware captions (may be empty).
+        policy: "original", "ir_aware" or "mixed" (see the module docstring).
+        rng: the numpy generator the draws come from.
+
+    Returns:
+        `(rgb_caption, ir_caption)`; both are the same original caption for "original", when
+        `ir_captions` is empty, and for half the "mixed" draws.
+
+    Raises:
+        FusionRSError: when `captions` is empty, or `policy` is unknown (noticed only when
+            `ir_captions` is non-empty).
     """
     if not captions:
         raise FusionRSError("a training record has no captions")
@@ -81,6 +119,18 @@ def load_split(data: str | Path | None, split: str, *, limit: int | None = None)
     """A split of a FusionRS dataset folder (None: the embedded default) as a `datasets.Dataset`.
 
     Images decode on access, so a 5,000-row split costs no memory until it is read.
+
+    Args:
+        data: a built dataset folder, or None for the embedded default dataset.
+        split: the split name, e.g. "train" or "validation".
+        limit: keep only the first `limit` rows; None keeps all.
+
+    Returns:
+        The split as a `datasets.Dataset` with at least the rgb, ir, captions and ir_captions columns.
+
+    Raises:
+        FusionRSError: when the folder cannot be resolved, has no such split, or the split lacks
+            one of those columns.
     """
     from fusionrs.data.loading import load_dataset, resolve_data_dir
 

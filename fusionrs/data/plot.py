@@ -28,6 +28,19 @@ def plot_samples(rows: Iterable[Mapping[str, Any]], *, tile: int = 160, text_wid
     """One line per sample: RGB tile, IR tile, then id/class, first caption and first IR caption.
 
     `rows` are decoded dataset rows (PIL images under "rgb" and "ir"), e.g. `ds.select(range(8))`.
+
+    Args:
+        rows: decoded dataset rows; keys used are "rgb", "ir" (PIL images, a grey "missing" tile
+            when absent), "id", "split", "class_name", "captions" and "ir_captions".
+        tile: the side of each square image tile, in pixels (default 160).
+        text_width: the width of the text column, in pixels (default 420).
+        max_rows: the most rows drawn; later rows are not read (default 8).
+
+    Returns:
+        An RGB PIL image of the grid, one line of `tile` px (plus padding) per sample.
+
+    Raises:
+        ValueError: `rows` is empty (or `max_rows` is 0 or less).
     """
     rows = [row for _, row in zip(range(max_rows), rows)]
     if not rows:

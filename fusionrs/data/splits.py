@@ -89,7 +89,21 @@ def split_key(
     source_split: str | None = None,
     with_crops: bool = True,
 ) -> SplitKey:
-    """Compute a record's `SplitKey` from its source image (PIL or encoded bytes) and captions."""
+    """Compute a record's `SplitKey` from its source image (PIL or encoded bytes) and captions.
+
+    Args:
+        record_id: the record's id.
+        image: the source image: a PIL image, or encoded bytes (decoded; modes other than RGB and
+            L converted to RGB).
+        captions: the record's source captions (for the caption key).
+        source_dataset: the name of the record's source.
+        source_id: the record's id within its source ("" links nothing).
+        source_split: the source's own split name for the record, or None.
+        with_crops: also compute the five crop pHashes (`crop_phashes`); default True.
+
+    Returns:
+        The record's `SplitKey`.
+    """
     if isinstance(image, bytes):
         with Image.open(io.BytesIO(image)) as opened:
             image = opened.convert("RGB") if opened.mode not in ("RGB", "L") else opened.copy()
@@ -109,6 +123,18 @@ def split_key_for_record(record: FusionRecord, *, source_split: str | None = Non
     """`split_key` of a staged record: its RGB image, or its IR image when it has no RGB.
 
     Call this before translation: the IR of an RGB record is translator output and is ignored.
+
+    Args:
+        record: a staged `FusionRecord`.
+        source_split: the source's own split name for the record, or None.
+        with_crops: also compute the crop pHashes; default True.
+
+    Returns:
+        The record's `SplitKey`, keyed by `record.id`, `record.source_dataset` and
+        `record.source_id`.
+
+    Raises:
+        ValueError: the record has neither an RGB nor an IR image.
     """
     image = record.rgb if record.rgb is not None else record.ir
     if image is None:
@@ -171,7 +197,15 @@ def _components(n_records: int, links: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def group_records(keys: Sequence[SplitKey], *, max_distance: int = 4) -> np.ndarray:
-    """Component label per record (in `keys` order): union-find over all four kinds of link."""
+    """Component label per record (in `keys` order): union-find over all four kinds of link.
+
+    Args:
+        keys: one `SplitKey` per record.
+        max_distance: the largest pHash Hamming distance (bits) that links two records; default 4.
+
+    Returns:
+        An `(len(keys),)` int64 array of group labels 0..K-1, numbered by each group's first record.
+    """
     return _components(len(keys), _key_links(keys, max_distance))
 
 
@@ -348,6 +382,23 @@ def make_splits(
     `fractions` (of records), with at least `min_heldout_per_source` records of every source in
     each held-out split where the source has enough groups. Only the ids and keys matter, not
     their order: shuffled keys give the same manifest.
+
+    Args:
+        keys: one `SplitKey` per record; ids must be unique.
+        policy: "source" (keep source splits) or "resplit" (assign by `fractions`); default "source".
+        fractions: share of records per split name (train, validation, test), summing to 1;
+            None uses `DEFAULT_FRACTIONS` (0.8 / 0.1 / 0.1).
+        min_heldout_per_source: records of every source each held-out split should get at least
+            (resplit and unsplit groups only; 0 disables); shortfalls go to stats["min_heldout_unmet"].
+        seed: seed of the group order in resplit assignment.
+        max_distance: the largest pHash Hamming distance (bits) that links two records; default 4.
+
+    Returns:
+        A `SplitManifest` with per-record assignments, the config used and the grouping stats.
+
+    Raises:
+        ValueError: `fractions` are negative, do not sum to 1 or name an unknown split; `policy` is
+            unknown; record ids repeat; or a key's source split is not in `SPLIT_ALIASES`.
     """
     fractions = dict(DEFAULT_FRACTIONS if fractions is None else fractions)
     _check_fractions(fractions)

@@ -9,7 +9,17 @@ __all__ = ["summarize", "format_summary"]
 
 
 def summarize(dataset_dict) -> dict[str, Any]:
-    """Counts and caption statistics of a `DatasetDict`; reads only text columns (no image decoding)."""
+    """Counts and caption statistics of a `DatasetDict`; reads only text columns (no image decoding).
+
+    Args:
+        dataset_dict: a FusionRS `DatasetDict` (or any mapping split -> `Dataset`) with the
+            source_dataset, class_name, captions, ir_captions and is_eval_representative columns.
+
+    Returns:
+        `{"splits": {split: stats}}`, stats holding rows, eval_representatives, sources and classes
+        (name -> rows, most common first; an empty class is "(none)"), captions_per_row,
+        caption_words_mean, rows_with_ir_captions and ir_caption_words_mean.
+    """
     summary: dict[str, Any] = {"splits": {}}
     for split, ds in dataset_dict.items():
         columns = ds.select_columns(["source_dataset", "class_name", "captions", "ir_captions", "is_eval_representative"])
@@ -38,6 +48,16 @@ def summarize(dataset_dict) -> dict[str, Any]:
 
 
 def format_summary(summary: dict[str, Any], *, max_classes: int = 12) -> str:
+    """A `summarize` result as human-readable text, four lines per split.
+
+    Args:
+        summary: the dict returned by `summarize`.
+        max_classes: the most classes listed per split; the rest are counted as "... N more"
+            (default 12).
+
+    Returns:
+        The text, lines joined by newlines (no trailing newline).
+    """
     lines = []
     for split, s in summary["splits"].items():
         lines.append(f"{split}: {s['rows']} rows ({s['eval_representatives']} evaluation representatives)")

@@ -18,7 +18,16 @@ __all__ = ["iter_world_records", "scene_to_record"]
 
 
 def scene_to_record(scene: Scene, *, split: str = "train") -> FusionRecord:
-    """The scene as a FusionRS record, with the world version in its provenance."""
+    """The scene as a FusionRS record, with the world version in its provenance.
+
+    Args:
+        scene: a generated procedural-world scene (`generate_scene`).
+        split: the split stored in the record (default "train").
+
+    Returns:
+        A `FusionRecord` with id `world-v{WORLD_VERSION}-s{seed}-{index:06d}`, the scene's RGB and
+        ground-truth IR images, captions, IR captions and objects, and CC0 provenance.
+    """
     return FusionRecord(
         id=f"world-v{WORLD_VERSION}-s{scene.seed}-{scene.index:06d}",
         rgb=Image.fromarray(np.ascontiguousarray(scene.rgb)),
@@ -42,6 +51,17 @@ def scene_to_record(scene: Scene, *, split: str = "train") -> FusionRecord:
 
 
 def iter_world_records(n: int, *, seed: int = 0, size: int = 256, split: str = "train", start: int = 0) -> Iterator[FusionRecord]:
-    """Records for scenes `start .. start + n - 1` of world `seed`, classes cycling through all classes."""
+    """Records for scenes `start .. start + n - 1` of world `seed`, classes cycling through all classes.
+
+    Args:
+        n: the number of records.
+        seed: the world seed (default 0).
+        size: the side of each scene, in pixels (default 256).
+        split: the split stored in every record (default "train").
+        start: the first scene index (default 0).
+
+    Returns:
+        An iterator of `n` `FusionRecord`s, generated lazily in index order.
+    """
     for index in range(start, start + n):
         yield scene_to_record(generate_scene(index, seed=seed, size=size), split=split)

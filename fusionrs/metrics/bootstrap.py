@@ -15,6 +15,21 @@ def paired_bootstrap_ci(a: Sequence[float], b: Sequence[float], *, confidence: f
 
     Returns {"mean_diff", "low", "high", "p_not_better"}; `p_not_better` is the share of resamples
     whose mean difference is <= 0 (a one-sided bootstrap p-value for "a beats b").
+
+    Args:
+        a: per-item scores of system A (1-D, one value per item).
+        b: per-item scores of system B on the same items, in the same order as `a`.
+        confidence: two-sided confidence level of the interval, strictly between 0 and 1; default 0.95.
+        resamples: number of bootstrap resamples of the items; default 10 000.
+        seed: seed of the `numpy.random.default_rng` generator that draws the resamples.
+
+    Returns:
+        A dict with "mean_diff" (the observed mean of a - b), "low" and "high" (the percentile CI
+        bounds), "p_not_better" (see above), and "n" (items), "confidence" and "resamples" echoed back.
+
+    Raises:
+        ValueError: `a` and `b` differ in shape, are not 1-D or are empty, or `confidence` is not
+            strictly between 0 and 1.
     """
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or len(a) == 0:

@@ -66,7 +66,17 @@ def _ngram_counts(words: list[str], n: int) -> dict[tuple[str, ...], int]:
 
 def bleu(candidates: Sequence[str], references: Sequence[Sequence[str]],
          n: int = 4) -> tuple[list[float], list[list[float]]]:
-    """pycocoevalcap `Bleu(n)`: ([BLEU-1..n] corpus scores, per-item scores per order)."""
+    """pycocoevalcap `Bleu(n)`: ([BLEU-1..n] corpus scores, per-item scores per order).
+
+    Args:
+        candidates: one tokenised candidate caption per item (tokens separated by whitespace).
+        references: per item, one or more tokenised reference captions.
+        n: highest n-gram order; default 4.
+
+    Returns:
+        (corpus, per_item): `corpus` is [BLEU-1, ..., BLEU-n] over the whole set (with the corpus
+        brevity penalty); `per_item[k]` lists every item's BLEU-(k + 1) score, in item order.
+    """
     small, tiny = 1e-9, 1e-15
     total_guess, total_correct = [0] * n, [0] * n
     total_test, total_ref = 0, 0
@@ -110,7 +120,15 @@ def bleu(candidates: Sequence[str], references: Sequence[Sequence[str]],
 
 
 def lcs_length(a: list[str], b: list[str]) -> int:
-    """Length of the longest common token subsequence (ROUGE-L's core), O(len(a) * len(b))."""
+    """Length of the longest common token subsequence (ROUGE-L's core), O(len(a) * len(b)).
+
+    Args:
+        a: first token list.
+        b: second token list.
+
+    Returns:
+        The number of tokens in a longest common subsequence of `a` and `b` (0 if either is empty).
+    """
     if len(a) < len(b):
         a, b = b, a
     prev = [0] * (len(b) + 1)
@@ -126,7 +144,16 @@ def rouge_l(candidates: Sequence[str], references: Sequence[Sequence[str]],
             beta: float = 1.2) -> tuple[float, list[float]]:
     """pycocoevalcap `Rouge`: F_beta of the max LCS precision and max LCS recall over references.
 
-    Tokens come from `str.split(" ")` as in pycocoevalcap (an empty caption is one empty token)."""
+    Tokens come from `str.split(" ")` as in pycocoevalcap (an empty caption is one empty token).
+
+    Args:
+        candidates: one tokenised candidate caption per item.
+        references: per item, one or more tokenised reference captions.
+        beta: weight of recall relative to precision in the F-measure; default 1.2 (pycocoevalcap's).
+
+    Returns:
+        (mean, per_item): the mean ROUGE-L over items and the list of per-item scores (0-1).
+    """
     scores = []
     for cand, refs in zip(candidates, references):
         tok_c = cand.split(" ")
@@ -144,7 +171,19 @@ def rouge_l(candidates: Sequence[str], references: Sequence[Sequence[str]],
 def cider_d(candidates: Sequence[str], references: Sequence[Sequence[str]], n: int = 4,
             sigma: float = 6.0) -> tuple[float, list[float]]:
     """pycocoevalcap `Cider` (which is CIDEr-D): mean over items of 10 x the mean over 1..n-grams of
-    the clipped, length-penalised tf-idf cosine, averaged over the item's references."""
+    the clipped, length-penalised tf-idf cosine, averaged over the item's references.
+
+    Args:
+        candidates: one tokenised candidate caption per item.
+        references: per item, one or more tokenised reference captions; their document
+            frequencies over this set give the idf weights.
+        n: highest n-gram order; default 4.
+        sigma: width of the Gaussian length penalty exp(-delta^2 / (2 sigma^2)), delta being the
+            candidate/reference length difference (pycocoevalcap counts bigrams); default 6.0.
+
+    Returns:
+        (mean, per_item): the corpus CIDEr-D (mean over items, 0-10 scale) and the per-item scores.
+    """
     crefs = [[_ngram_counts(ref.split(), n) for ref in refs] for refs in references]
     ctest = [_ngram_counts(c.split(), n) for c in candidates]
     doc_freq: dict[tuple[str, ...], float] = defaultdict(float)
@@ -235,7 +274,16 @@ def meteor(candidates: Sequence[str],
     """pycocoevalcap `Meteor` on tokenised text: (corpus score, per-item scores, note).
 
     (None, None, note) when Java or pycocoevalcap is missing. The corpus score is METEOR's own
-    aggregate over all items (from summed statistics), not the mean of the per-item scores."""
+    aggregate over all items (from summed statistics), not the mean of the per-item scores.
+
+    Args:
+        candidates: one tokenised candidate caption per item.
+        references: per item, one or more tokenised reference captions.
+
+    Returns:
+        (score, per_item, note): METEOR's corpus score, the list of per-item scores and an empty
+        note; (None, None, reason) when `meteor_available()` says METEOR cannot run.
+    """
     ok, note = meteor_available()
     if not ok:
         return None, None, note
@@ -279,6 +327,23 @@ def caption_scores(predictions: Sequence[str], references: Sequence[Sequence[str
     Returns {"BLEU-1".."BLEU-4", "METEOR", "ROUGE-L", "CIDEr-D", "n", "tokenizer", "notes"} on
     pycocoevalcap's scale (0-1; CIDEr-D 0-10, papers usually print x100); METEOR is None with a
     note when Java is missing. per_item=True adds {"per_item": {metric: [score per item]}}.
+
+    Args:
+        predictions: one candidate caption per item (raw text, or pre-tokenised with tokenizer="none").
+        references: per item, a non-empty list of reference captions (a list, not one string).
+        tokenizer: "ptb", "java" or "none" (see above); default "ptb".
+        with_meteor: compute METEOR (needs Java and pycocoevalcap); False skips it with a note.
+        per_item: also return every metric's per-item scores under "per_item".
+
+    Returns:
+        A dict: "BLEU-1".."BLEU-4", "ROUGE-L" and "CIDEr-D" floats, "METEOR" (float or None), "n"
+        (number of items), "tokenizer" and "notes" (list of strings), plus "per_item" when asked.
+
+    Raises:
+        TypeError: `predictions` or `references` is a single string, or some `references[i]` is a string.
+        ValueError: the two lengths differ, there are no predictions, an item has no reference, or
+            `tokenizer` is not one of "ptb", "java", "none".
+        RuntimeError: tokenizer="java" without `java` on PATH or pycocoevalcap's tokenizer jar.
     """
     _check_inputs(predictions, references)
     if tokenizer not in _TOKENIZERS:

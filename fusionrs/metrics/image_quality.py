@@ -38,19 +38,51 @@ def _pair(pred, target) -> tuple[np.ndarray, np.ndarray]:
 
 
 def psnr(pred, target, data_range: float = 255.0) -> float:
-    """10 log10(range^2 / MSE); capped at 100 dB for identical images."""
+    """10 log10(range^2 / MSE); capped at 100 dB for identical images.
+
+    Args:
+        pred: predicted image, a PIL image (converted to L) or an H x W (or H x W x 1) array.
+        target: reference image of the same size and kind.
+        data_range: peak signal value; default 255 for 8-bit images.
+
+    Returns:
+        PSNR in dB as a float (100.0 when the images are identical).
+
+    Raises:
+        ValueError: an input is not single-channel, or the two images differ in size.
+    """
     p, t = _pair(pred, target)
     mse = float(np.mean((p - t) ** 2))
     return 100.0 if mse == 0 else float(10 * np.log10(data_range**2 / mse))
 
 
 def mae(pred, target) -> float:
-    """Mean absolute error in 8-bit levels."""
+    """Mean absolute error in 8-bit levels.
+
+    Args:
+        pred: predicted image, a PIL image (converted to L) or an H x W (or H x W x 1) array.
+        target: reference image of the same size and kind.
+
+    Returns:
+        The mean of |pred - target| as a float, in the inputs' units (8-bit levels for 8-bit images).
+
+    Raises:
+        ValueError: an input is not single-channel, or the two images differ in size.
+    """
     p, t = _pair(pred, target)
     return float(np.mean(np.abs(p - t)))
 
 
 def gaussian_window(size: int = WINDOW, sigma: float = SIGMA) -> np.ndarray:
+    """Normalised 2-D Gaussian window (outer product of a sampled 1-D Gaussian), SSIM's weights.
+
+    Args:
+        size: window side in pixels; default 11.
+        sigma: standard deviation in pixels; default 1.5.
+
+    Returns:
+        A (size, size) float64 array whose entries sum to 1.
+    """
     x = np.arange(size, dtype=np.float64) - (size - 1) / 2
     g = np.exp(-(x**2) / (2 * sigma**2))
     g /= g.sum()
@@ -58,7 +90,17 @@ def gaussian_window(size: int = WINDOW, sigma: float = SIGMA) -> np.ndarray:
 
 
 def ssim_torch(x: "torch.Tensor", y: "torch.Tensor", data_range: float = 1.0) -> "torch.Tensor":
-    """Per-image SSIM of B x 1 x H x W tensors (differentiable); returns a B tensor."""
+    """Per-image SSIM of B x 1 x H x W tensors (differentiable); returns a B tensor.
+
+    Args:
+        x: predicted images, a floating-point B x 1 x H x W tensor with H, W >= 11.
+        y: target images, same shape, dtype and device as `x`.
+        data_range: value range of the inputs (1.0 for images in [0, 1]); sets the constants C1, C2.
+
+    Returns:
+        A length-B tensor of mean SSIM (over valid window positions) per image, differentiable
+        with respect to `x` and `y`.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -73,7 +115,20 @@ def ssim_torch(x: "torch.Tensor", y: "torch.Tensor", data_range: float = 1.0) ->
 
 
 def ssim(pred, target, data_range: float = 255.0) -> float:
-    """Mean SSIM (Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03) of two single-channel images."""
+    """Mean SSIM (Gaussian 11x11, sigma 1.5, K1 0.01, K2 0.03) of two single-channel images.
+
+    Args:
+        pred: predicted image, a PIL image (converted to L) or an H x W (or H x W x 1) array.
+        target: reference image of the same size and kind.
+        data_range: value range of the inputs; default 255 for 8-bit images.
+
+    Returns:
+        Mean SSIM as a float (1.0 for identical images, at most 1).
+
+    Raises:
+        ValueError: an input is not single-channel, the two images differ in size, or they are
+            smaller than 11 pixels on a side.
+    """
     import torch
 
     p, t = _pair(pred, target)
@@ -91,7 +146,18 @@ def _sobel_magnitude(a: np.ndarray) -> np.ndarray:
 
 
 def edge_correlation(pred, target) -> float:
-    """Pearson correlation of the Sobel gradient magnitudes (do edges sit in the same places?)."""
+    """Pearson correlation of the Sobel gradient magnitudes (do edges sit in the same places?).
+
+    Args:
+        pred: predicted image, a PIL image (converted to L) or an H x W (or H x W x 1) array.
+        target: reference image of the same size and kind.
+
+    Returns:
+        The correlation in [-1, 1] as a float; 0.0 when either gradient map is constant.
+
+    Raises:
+        ValueError: an input is not single-channel, or the two images differ in size.
+    """
     p, t = _pair(pred, target)
     gp, gt = _sobel_magnitude(p).ravel(), _sobel_magnitude(t).ravel()
     gp, gt = gp - gp.mean(), gt - gt.mean()
@@ -100,6 +166,18 @@ def edge_correlation(pred, target) -> float:
 
 
 def image_quality(pred, target) -> dict[str, float]:
-    """All four metrics of one prediction/target pair (8-bit scale)."""
+    """All four metrics of one prediction/target pair (8-bit scale).
+
+    Args:
+        pred: predicted image, a PIL image (converted to L) or an H x W (or H x W x 1) array.
+        target: reference image of the same size and kind.
+
+    Returns:
+        {"psnr": dB, "ssim": mean SSIM, "mae": 8-bit levels, "edge_corr": Pearson r}, all floats.
+
+    Raises:
+        ValueError: an input is not single-channel, the two images differ in size, or they are
+            smaller than 11 x 11 pixels (SSIM's window).
+    """
     return {"psnr": psnr(pred, target), "ssim": ssim(pred, target), "mae": mae(pred, target),
             "edge_corr": edge_correlation(pred, target)}

@@ -25,12 +25,28 @@ _FEATURE_KWARGS = ("batch_size", "image_size", "progress", "device")
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The KID kernel (x . y / d + 1)^3; dividing by d keeps it scale-free across feature sizes."""
+    """The KID kernel (x . y / d + 1)^3; dividing by d keeps it scale-free across feature sizes.
+
+    Args:
+        x: (n, d) feature matrix, one row per image.
+        y: (m, d) feature matrix of the same width d.
+
+    Returns:
+        The (n, m) kernel matrix.
+    """
     return (x @ y.T / x.shape[1] + 1.0) ** 3
 
 
 def unbiased_mmd2(x: np.ndarray, y: np.ndarray) -> float:
-    """Unbiased MMD^2 of two equal-size samples (diagonals of the within-set kernels left out)."""
+    """Unbiased MMD^2 of two equal-size samples (diagonals of the within-set kernels left out).
+
+    Args:
+        x: (m, d) features of the first sample, m >= 2.
+        y: (m, d) features of the second sample (the same number of rows and width).
+
+    Returns:
+        The unbiased MMD^2 estimate as a float (it can be slightly negative).
+    """
     m = x.shape[0]
     k_xx = polynomial_kernel(x, x)
     k_yy = polynomial_kernel(y, y)
@@ -72,6 +88,21 @@ def kid_from_features(
     Each subset draws min(subset_size, len(a), len(b)) rows from each set without replacement.
     When both sets have that many rows, every subset holds all of them and the result is the exact
     full-sample unbiased MMD^2 (std ~0).
+
+    Args:
+        a: (n_a, d) features of the first image set, one row per image.
+        b: (n_b, d) features of the second image set, the same width d.
+        subset_size: rows drawn from each set per subset (capped at the smaller set); >= 2, default 100.
+        n_subsets: number of random subsets averaged; >= 1, default 100.
+        seed: seed of the generator that draws the subsets.
+
+    Returns:
+        A dict: "kid_mean" and "kid_std" (raw MMD^2 over the subsets), "subset_size" (the size
+        actually used), "n_subsets", "seed", "n_a", "n_b" and "feature_dim".
+
+    Raises:
+        ValueError: subset_size < 2 or n_subsets < 1; the features are not 2-D with the same width,
+            a set has fewer than 2 rows, or they contain NaN or inf.
     """
     if subset_size < 2 or n_subsets < 1:
         raise ValueError(f"need subset_size >= 2 and n_subsets >= 1, got {subset_size} and {n_subsets}")
@@ -102,6 +133,19 @@ def kid_score(images_a: Sequence[Image.Image], images_b: Sequence[Image.Image], 
 
     Keyword arguments go to `dinov2_features` (batch_size, image_size, progress, device) or to
     `kid_from_features` (subset_size, n_subsets, seed).
+
+    Args:
+        images_a: first image set (PIL images).
+        images_b: second image set (PIL images).
+        **kw: batch_size, image_size (default 224), progress and device for the feature
+            extraction; subset_size, n_subsets and seed for `kid_from_features`.
+
+    Returns:
+        The `kid_from_features` dict plus "features" ("dinov2-small CLS") and "image_size".
+
+    Raises:
+        ValueError: as `kid_from_features`, e.g. a set with fewer than 2 images.
+        TypeError: an unknown keyword argument.
     """
     from fusionrs.core.dinov2 import dinov2_features
 

@@ -38,7 +38,14 @@ _TOKEN = re.compile(r"[^\W_]+")
 
 
 def lexical_tokens(text: str) -> list[str]:
-    """Case-folded letter/digit runs of the NFKC text: "Bright, low-texture roofs." -> bright low texture roofs."""
+    """Case-folded letter/digit runs of the NFKC text: "Bright, low-texture roofs." -> bright low texture roofs.
+
+    Args:
+        text: any text (converted with `str`).
+
+    Returns:
+        The list of tokens, in order of appearance.
+    """
     return _TOKEN.findall(unicodedata.normalize("NFKC", str(text)).casefold())
 
 
@@ -70,13 +77,35 @@ def _rouge_l(pred: list[str], ref: list[str]) -> float:
 
 
 def lexical_f1(prediction: str, references: str | Sequence[str]) -> float:
-    """Best bag-of-tokens F1 of `prediction` against its reference(s); two empty texts score 1."""
+    """Best bag-of-tokens F1 of `prediction` against its reference(s); two empty texts score 1.
+
+    Args:
+        prediction: the predicted text.
+        references: one reference string, or a non-empty sequence of reference strings.
+
+    Returns:
+        The highest F1 over the references, in [0, 1].
+
+    Raises:
+        ValueError: `references` is an empty sequence.
+    """
     pred = lexical_tokens(prediction)
     return max(_token_f1(pred, lexical_tokens(r)) for r in _refs(references))
 
 
 def rouge_l_f1(prediction: str, references: str | Sequence[str]) -> float:
-    """Best ROUGE-L F1 (beta 1) of `prediction` against its reference(s)."""
+    """Best ROUGE-L F1 (beta 1) of `prediction` against its reference(s).
+
+    Args:
+        prediction: the predicted text.
+        references: one reference string, or a non-empty sequence of reference strings.
+
+    Returns:
+        The highest ROUGE-L F1 over the references, in [0, 1] (two empty texts score 1).
+
+    Raises:
+        ValueError: `references` is an empty sequence.
+    """
     pred = lexical_tokens(prediction)
     return max(_rouge_l(pred, lexical_tokens(r)) for r in _refs(references))
 
@@ -86,7 +115,20 @@ def mean_ci(values: Sequence[float], *, confidence: float = 0.95, resamples: int
     """Mean and percentile-bootstrap CI of per-item scores: {"mean", "low", "high"}.
 
     The CI of a mean is the paired bootstrap CI of the values against zeros, so it shares the
-    resampling code (and seed behaviour) with system comparisons."""
+    resampling code (and seed behaviour) with system comparisons.
+
+    Args:
+        values: per-item scores (1-D, non-empty).
+        confidence: two-sided confidence level, strictly between 0 and 1; default 0.95.
+        resamples: number of bootstrap resamples; default 10 000.
+        seed: seed of the resampling generator.
+
+    Returns:
+        {"mean", "low", "high"} as floats.
+
+    Raises:
+        ValueError: `values` is empty or not 1-D, or `confidence` is not strictly between 0 and 1.
+    """
     values = np.asarray(values, dtype=np.float64)
     ci = paired_bootstrap_ci(values, np.zeros_like(values), confidence=confidence, resamples=resamples, seed=seed)
     return {"mean": ci["mean_diff"], "low": ci["low"], "high": ci["high"]}
@@ -97,7 +139,24 @@ def lexical_scores(predictions: Sequence[str], references: Sequence[str | Sequen
     """Lexical F1 and ROUGE-L of each prediction against its reference(s), with bootstrap CIs.
 
     Returns {"lexical_f1": {"mean", "low", "high"}, "rouge_l": {...}, "n", "confidence",
-    "resamples", "seed", "per_item": {"lexical_f1": [...], "rouge_l": [...]}} (scores in 0-1)."""
+    "resamples", "seed", "per_item": {"lexical_f1": [...], "rouge_l": [...]}} (scores in 0-1).
+
+    Args:
+        predictions: one predicted text per item (a sequence, not one string).
+        references: per item, one reference string or a non-empty sequence of them.
+        confidence: two-sided confidence level of both CIs; default 0.95.
+        resamples: bootstrap resamples per CI; default 10 000.
+        seed: seed of the bootstrap generator (the same for both metrics).
+
+    Returns:
+        The dict described above: the mean and CI of each metric, the settings, and the per-item
+        scores in item order.
+
+    Raises:
+        TypeError: `predictions` is a single string.
+        ValueError: `predictions` and `references` differ in length, there are no predictions, an
+            item has an empty reference list, or `confidence` is not strictly between 0 and 1.
+    """
     if isinstance(predictions, str):
         raise TypeError("predictions must be a sequence of strings, not one string")
     if len(predictions) != len(references):

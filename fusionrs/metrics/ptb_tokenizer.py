@@ -317,7 +317,15 @@ def _finish(tokens: list[str]) -> str:
 
 def ptb_tokenize_batch(texts: Sequence[str]) -> list[str]:
     """Tokenise captions as one call of pycocoevalcap's PTBTokenizer would (newlines inside a
-    caption become spaces; the captions are lexed as consecutive lines of one text)."""
+    caption become spaces; the captions are lexed as consecutive lines of one text).
+
+    Args:
+        texts: raw captions (each converted with `str`).
+
+    Returns:
+        One string per caption: its lower-cased PTB tokens joined by single spaces, with the tokens
+        in `PTB_PUNCTUATIONS` removed ([] for no captions).
+    """
     texts = [str(t).replace("\n", " ") for t in texts]
     if not texts:
         return []
@@ -330,7 +338,14 @@ def ptb_tokenize_batch(texts: Sequence[str]) -> list[str]:
 
 
 def ptb_tokenize(text: str) -> str:
-    """One caption, lower-cased and PTB-tokenised, punctuation removed (pycocoevalcap's output)."""
+    """One caption, lower-cased and PTB-tokenised, punctuation removed (pycocoevalcap's output).
+
+    Args:
+        text: the raw caption.
+
+    Returns:
+        The tokens joined by single spaces.
+    """
     return ptb_tokenize_batch([text])[0]
 
 
@@ -346,6 +361,17 @@ def java_ptb_tokenize(texts: Sequence[str]) -> list[str]:
 
     Needs `java` on PATH and pycocoevalcap installed; raises RuntimeError otherwise. The temporary file
     lives in a temp dir rather than inside site-packages (pycocoevalcap writes next to its jar).
+
+    Args:
+        texts: raw captions; newlines inside a caption become spaces.
+
+    Returns:
+        One lower-cased, punctuation-filtered token string per caption (an empty string for any
+        line the tokenizer did not return).
+
+    Raises:
+        RuntimeError: `java` is not on PATH or pycocoevalcap's stanford-corenlp-3.4.1.jar is missing.
+        subprocess.CalledProcessError: the Java tokenizer exits with an error.
     """
     root = _pycocoevalcap_dir()
     jar = root / "tokenizer" / "stanford-corenlp-3.4.1.jar" if root else None

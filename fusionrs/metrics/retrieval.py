@@ -42,7 +42,18 @@ DEFAULT_MAX_ELEMENTS = 2**25
 
 
 def query_chunk_size(n_gallery: int, max_elements: int = DEFAULT_MAX_ELEMENTS) -> int:
-    """How many queries fit in one block of at most `max_elements` scores (at least 1)."""
+    """How many queries fit in one block of at most `max_elements` scores (at least 1).
+
+    Args:
+        n_gallery: number of gallery items, i.e. scores per query.
+        max_elements: most scores one block may hold; default 2**25.
+
+    Returns:
+        max(1, max_elements // n_gallery) (an empty gallery counts as 1 item).
+
+    Raises:
+        ValueError: max_elements < 1.
+    """
     if max_elements < 1:
         raise ValueError(f"max_elements must be >= 1, got {max_elements}")
     return max(1, max_elements // max(1, n_gallery))
@@ -102,6 +113,22 @@ def retrieval_ranks(queries, gallery, query_labels, gallery_labels, *, max_eleme
     Per block the only dense work is the score matrix, one comparison and a count; relevant items
     (few per query) are handled as an index list whose scores are read from the same block, so
     they compare bit-for-bit with the rest.
+
+    Args:
+        queries: (Q, D) query embeddings (array or tensor; computed in float32).
+        gallery: (G, D) gallery embeddings with the same D.
+        query_labels: Q integer labels, one per query.
+        gallery_labels: G integer labels; a gallery item is relevant to the queries with its label.
+        max_elements: most scores held in one block of queries; default 2**25.
+        chunk_size: queries per block, overriding the size derived from `max_elements`.
+        device: torch device to compute on; default the device of `queries`.
+
+    Returns:
+        An int64 CPU tensor of length Q: the 1-based rank of each query's best relevant item.
+
+    Raises:
+        ValueError: the embeddings are not 2-D, hold NaN or inf, or differ in dimension; a label
+            array is not 1-D integer with one entry per row; or some query has no relevant item.
     """
     import torch
 
@@ -155,7 +182,18 @@ def _ranks_dense(q, g, ql, gl, step: int) -> "torch.Tensor":
 
 
 def recall_at_k(ranks, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
-    """{"R@K": percent of queries whose rank is <= K} for every K."""
+    """{"R@K": percent of queries whose rank is <= K} for every K.
+
+    Args:
+        ranks: 1-based ranks, one per query (array, list or CPU tensor).
+        ks: the cut-offs K; default (1, 5, 10).
+
+    Returns:
+        {"R@K": percentage in [0, 100]} for each K in `ks`.
+
+    Raises:
+        ValueError: `ranks` is empty.
+    """
     r = np.asarray(ranks)
     if r.size == 0:
         raise ValueError("no ranks: recall of an empty query set is undefined")
@@ -164,7 +202,24 @@ def recall_at_k(ranks, ks: Sequence[int] = DEFAULT_KS) -> dict[str, float]:
 
 def retrieval_recall(queries, gallery, query_labels, gallery_labels, *, ks: Sequence[int] = DEFAULT_KS,
                      max_elements: int = DEFAULT_MAX_ELEMENTS, device=None) -> dict[str, float | int]:
-    """Recall@K of one retrieval direction plus the sizes that make the numbers comparable."""
+    """Recall@K of one retrieval direction plus the sizes that make the numbers comparable.
+
+    Args:
+        queries: (Q, D) query embeddings.
+        gallery: (G, D) gallery embeddings.
+        query_labels: Q integer labels, one per query.
+        gallery_labels: G integer labels; equal labels mark the relevant items.
+        ks: the cut-offs K; default (1, 5, 10).
+        max_elements: most scores held in one block of queries; default 2**25.
+        device: torch device to compute on; default the device of `queries`.
+
+    Returns:
+        {"R@K": percent for each K, "n_queries": Q, "n_gallery": G}.
+
+    Raises:
+        ValueError: as `retrieval_ranks` (bad shapes or labels, NaN or inf, a query without a
+            relevant item).
+    """
     ranks = retrieval_ranks(queries, gallery, query_labels, gallery_labels, max_elements=max_elements, device=device)
     out: dict[str, float | int] = dict(recall_at_k(ranks, ks))
     out.update(n_queries=len(ranks), n_gallery=len(gallery))
@@ -173,7 +228,19 @@ def retrieval_recall(queries, gallery, query_labels, gallery_labels, *, ks: Sequ
 
 def mean_recall(results: dict[str, dict[str, float]], directions: Sequence[str],
                 ks: Sequence[int] = DEFAULT_KS) -> float:
-    """Mean of R@K over the given directions and K (the paper's Mean Recall: 4 directions x 3 K = 12)."""
+    """Mean of R@K over the given directions and K (the paper's Mean Recall: 4 directions x 3 K = 12).
+
+    Args:
+        results: per direction name, a dict holding "R@K" entries (e.g. from `retrieval_recall`).
+        directions: the keys of `results` to average over.
+        ks: the K values to average over; default (1, 5, 10).
+
+    Returns:
+        The mean of the len(directions) x len(ks) selected values, in percent.
+
+    Raises:
+        KeyError: a direction or one of its "R@K" entries is missing from `results`.
+    """
     values = [results[d][f"R@{k}"] for d in directions for k in ks]
     return float(np.mean(values))
 
@@ -184,6 +251,20 @@ def topk_similarity(queries, gallery, k: int, *, max_elements: int = DEFAULT_MAX
 
     For showing results (search demos); metrics use `retrieval_ranks`, which defines ties. Here
     the order among exactly equal scores is whatever `torch.topk` returns.
+
+    Args:
+        queries: (Q, D) query embeddings.
+        gallery: (G, D) gallery embeddings.
+        k: results per query; capped at G.
+        max_elements: most scores held in one block of queries; default 2**25.
+        device: torch device to compute on; default the device of `queries`.
+
+    Returns:
+        (values, indices): a float32 and an int64 CPU tensor, both (Q, min(k, G)): the dot-product
+        scores and their gallery indices, best first.
+
+    Raises:
+        ValueError: k < 1 or the gallery is empty, or the embeddings are not 2-D or hold NaN or inf.
     """
     import torch
 
@@ -205,6 +286,16 @@ def topk_similarity(queries, gallery, k: int, *, max_elements: int = DEFAULT_MAX
 def roc_auc(scores, labels) -> float:
     """Area under the ROC curve = P(score of a random positive > score of a random negative),
     ties counted as 1/2 (Mann-Whitney U with average ranks). NaN when a class is absent.
+
+    Args:
+        scores: scores of any shape (flattened); higher means more likely positive.
+        labels: ground truth with as many entries, truthy for positives.
+
+    Returns:
+        The AUC in [0, 1] as a float, or NaN when all labels belong to one class.
+
+    Raises:
+        ValueError: `scores` and `labels` differ in size, or `scores` holds NaN or inf.
     """
     s = np.asarray(scores, dtype=np.float64).ravel()
     y = np.asarray(labels).astype(bool).ravel()

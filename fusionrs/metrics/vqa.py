@@ -41,7 +41,14 @@ _PUNCT = re.compile(r"\.(?!\d)|(?<!\d)\.|[^\w\s.]|_")  # a decimal point between
 
 
 def normalize_answer(text: str) -> str:
-    """Lower-cased, punctuation-free, article-free answer with number words as digits."""
+    """Lower-cased, punctuation-free, article-free answer with number words as digits.
+
+    Args:
+        text: an answer or a model reply (converted with `str`).
+
+    Returns:
+        The normalised words joined by single spaces (empty when nothing is left).
+    """
     text = unicodedata.normalize("NFKC", str(text)).lower()
     text = _PUNCT.sub(" ", text)
     words = []
@@ -57,7 +64,15 @@ def _golds(gold: str | Sequence[str]) -> list[str]:
 
 
 def exact_match(prediction: str, gold: str | Sequence[str]) -> float:
-    """1.0 when the normalised prediction equals a normalised gold answer, else 0.0."""
+    """1.0 when the normalised prediction equals a normalised gold answer, else 0.0.
+
+    Args:
+        prediction: the predicted answer.
+        gold: the gold answer, or a sequence of accepted answers (an empty one never matches).
+
+    Returns:
+        1.0 or 0.0.
+    """
     pred = normalize_answer(prediction)
     return float(any(pred == normalize_answer(g) for g in _golds(gold)))
 
@@ -73,7 +88,15 @@ def _f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
 
 
 def token_f1(prediction: str, gold: str | Sequence[str]) -> float:
-    """SQuAD-style token F1 of the normalised strings (max over gold answers)."""
+    """SQuAD-style token F1 of the normalised strings (max over gold answers).
+
+    Args:
+        prediction: the predicted answer.
+        gold: the gold answer, or a non-empty sequence of accepted answers.
+
+    Returns:
+        The best F1 in [0, 1]; 1.0 when both normalised strings are empty.
+    """
     pred = normalize_answer(prediction).split()
     return max(_f1(pred, normalize_answer(g).split()) for g in _golds(gold))
 
@@ -93,7 +116,17 @@ def extract_answer(text: str, question_type: str, *, count_cap: int | None = Non
 
     Types: presence (yes/no), counting (digits or "more than N"; with `count_cap`, counts above it
     become "more than {count_cap}", the HIT-UAV manifest's convention), category (person, car,
-    bicycle, other vehicle), day_night (day/night); any other type returns the normalised text."""
+    bicycle, other vehicle), day_night (day/night); any other type returns the normalised text.
+
+    Args:
+        text: the model's free-form reply.
+        question_type: "presence", "counting", "category", "day_night", or any other type.
+        count_cap: for counting questions, the largest count kept as a number (larger ones become
+            "more than {count_cap}"); None keeps every count.
+
+    Returns:
+        The extracted answer; the normalised text when no answer word is found.
+    """
     norm = normalize_answer(text)
     words = norm.split()
     raw_words = unicodedata.normalize("NFKC", str(text)).lower().split()
@@ -140,7 +173,29 @@ def vqa_scores(predictions: Sequence[str], answers: Sequence[str | Sequence[str]
     extract=True applies `extract_answer` (needs `types`; `count_cap` goes to it) to each prediction
     before scoring.
     Returns {"exact_match", "token_f1", "n", "exact_match_ci", "token_f1_ci", "per_type": {type:
-    {"exact_match", "token_f1", "n"}}} (+ "per_item" lists when asked)."""
+    {"exact_match", "token_f1", "n"}}} (+ "per_item" lists when asked).
+
+    Args:
+        predictions: one predicted answer per question (a sequence, not one string).
+        answers: per question, the gold answer or a list of accepted answers.
+        types: per question, its type (e.g. "presence", "counting"); needed for "per_type" and extract.
+        extract: reduce each prediction with `extract_answer` before scoring.
+        count_cap: passed to `extract_answer` for counting questions.
+        confidence: two-sided confidence level of the bootstrap CIs; default 0.95.
+        resamples: bootstrap resamples per CI; default 2000.
+        seed: seed of the bootstrap generator.
+        per_item: also return the per-item scores and the (possibly extracted) predictions.
+
+    Returns:
+        A dict: "exact_match" and "token_f1" (means, 0-1), "n", "exact_match_ci" and
+        "token_f1_ci" ({"low", "high"}), "confidence", "extracted"; "per_type" only when `types`
+        is given; "per_item" {"exact_match", "token_f1", "predictions"} when asked.
+
+    Raises:
+        TypeError: `predictions` or `answers` is a single string.
+        ValueError: the lengths of predictions, answers or types differ, extract=True without
+            types, or there are no predictions.
+    """
     if isinstance(predictions, str) or isinstance(answers, str):
         raise TypeError("predictions and answers must be sequences of strings, not one string")
     if len(predictions) != len(answers):

@@ -125,7 +125,25 @@ class RGBIRCaptioningPipeline(Pipeline):
 
     def __call__(self, inputs, task: str | None = None, mode: str | None = None, max_new_tokens: int = 40,
                  batch_size: int = 8, on_error: str = "raise", **kwargs):
-        """Caption one input dict or a list of them; see the module docstring for the format."""
+        """Caption one input dict or a list of them; see the module docstring for the format.
+
+        Args:
+            inputs: one `{"rgb": ..., "ir": ...}` dict (either key may be missing; values are paths,
+                bytes, PIL images or arrays), or a list of them.
+            task: "caption" (default), "ir_aware_caption" or "both".
+            mode: which images the model sees: "rgb+ir", "rgb" or "ir"; None uses the model's
+                `fusionrs_vlm.json` mode, else "rgb+ir".
+            max_new_tokens: the generation limit per caption (default 40).
+            batch_size: items per generation batch (default 8).
+            on_error: "raise" (a bad item raises `ImageReadError` / `FusionRSError`) or "return"
+                (that item's result is `{"error": message}`).
+            **kwargs: passed on to transformers' `Pipeline.__call__`.
+
+        Returns:
+            For a single dict, one result dict; for a list, a list of them in input order. A result
+            holds "caption" and/or "ir_aware_caption" plus "ir_source" ("input" or
+            "translated:<spec>"), or {"error": ...} with on_error="return".
+        """
         single = isinstance(inputs, dict) or not isinstance(inputs, (list, tuple))
         items = [inputs] if single else list(inputs)
         results = super().__call__(_Batch(items), task=task, mode=mode, max_new_tokens=max_new_tokens,

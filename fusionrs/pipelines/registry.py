@@ -54,7 +54,13 @@ def register_pipelines() -> None:
 
 
 def register_own_task(pipeline_class: type) -> None:
-    """Called at the end of a task's module: register its class if the hook skipped it mid-import."""
+    """Called at the end of a task's module: register its class if the hook skipped it mid-import.
+
+    Args:
+        pipeline_class: the pipeline class just defined; it is registered for every task of
+            `PIPELINE_TASKS` naming its module and class name, unless that task is registered
+            already. Nothing happens before `transformers.pipelines` is imported.
+    """
     if "transformers.pipelines" not in sys.modules:
         return  # the hook registers it when transformers loads its pipelines
     import transformers

@@ -30,7 +30,17 @@ def _translator_table(result: dict[str, Any]) -> list[str]:
 
 
 def write_report(out: Path, results: dict[str, Any]) -> Path:
-    """Write results.json and report.md into `out`; returns the report path."""
+    """Write results.json and report.md into `out`; returns the report path.
+
+    Args:
+        out: the reproduction folder (must exist); both files are overwritten.
+        results: the results dict of `run_reproduction`: "preset", "settings", "seed",
+            "total_seconds", "environment" and "stages" (stage name -> result dict with "seconds").
+
+    Returns:
+        The path of the written `report.md` (stage timings, then the world, translator, dataset,
+        CLIP and captioner sections of the stages present).
+    """
     out = Path(out)
     (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     stages = results["stages"]
@@ -63,7 +73,15 @@ def write_report(out: Path, results: dict[str, Any]) -> Path:
 
 
 def summary_lines(results: dict[str, Any]) -> list[str]:
-    """The headline numbers for the terminal: translator vs baselines, CLIP variants, captioner."""
+    """The headline numbers for the terminal: translator vs baselines, CLIP variants, captioner.
+
+    Args:
+        results: the results dict of `run_reproduction` (its "stages" are read).
+
+    Returns:
+        One line per stage present among translator (PSNR per system), clip (Mean Recall per
+        variant) and vlm (BLEU-4 and CIDEr-D of conventional captions); empty when none ran.
+    """
     stages, lines = results["stages"], []
     if "translator" in stages:
         systems = stages["translator"]["systems"]

@@ -20,6 +20,18 @@ PRESETS: tuple[str, ...] = tuple(json.loads(_PRESET_FILE.read_text()))
 
 
 def load_preset(name: str) -> dict[str, Any]:
+    """The settings of one reproduction preset from `presets.json`.
+
+    Args:
+        name: the preset name, one of `PRESETS`.
+
+    Returns:
+        The preset's settings dict (description, seed, stage settings, `budgets_s`, ...), freshly
+        read from the file.
+
+    Raises:
+        FusionRSError: when `name` is not a preset.
+    """
     presets = json.loads(_PRESET_FILE.read_text())
     if name not in presets:
         raise FusionRSError(f"unknown preset {name!r}; choose one of {', '.join(presets)}")
@@ -36,6 +48,23 @@ def run_reproduction(preset_name: str, out: str | Path, *, progress: bool = True
 
     A finished stage leaves `stages/NAME.json`; it is reused only when the preset is unchanged, so a
     changed preset never mixes with stale results (delete the folder or use another `out`).
+
+    Args:
+        preset_name: the preset to run, one of `PRESETS`.
+        out: the output folder (created if needed); holds `preset.json`, `stages/`, `results.json`
+            and `report.md`.
+        progress: show progress bars in the stages.
+        stages: the names of the stages to run (in their fixed order); None runs them all.
+
+    Returns:
+        {"preset", "settings", "seed", "stages": stage name -> result dict (with "seconds",
+        "budget_s", "over_budget"), "total_seconds", "environment"}; also written to
+        `out/results.json` with `out/report.md`.
+
+    Raises:
+        FusionRSError: when the preset is unknown, or `out` holds a reproduction made with other
+            settings.
+        TypeError: when a stage returns something other than a dict.
     """
     from fusionrs.reproduce.report import write_report
     from fusionrs.reproduce.stages import STAGES

@@ -94,7 +94,23 @@ def _row_summary(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_demo(config: SpaceConfig | None = None, models: SpaceModels | None = None) -> gr.Blocks:
-    """The whole Space as a `gr.Blocks` (not launched: call `.queue(...).launch()` or `launch()`)."""
+    """The whole Space as a `gr.Blocks` (not launched: call `.queue(...).launch()` or `launch()`).
+
+    Args:
+        config: the Space settings; None reads them from the environment (`SpaceConfig.from_env`).
+            Ignored when `models` is given (its own config is used).
+        models: the shared model access; None builds a `SpaceModels(config)`.
+
+    Returns:
+        The `gr.Blocks` app with one tab per task and the named API endpoints `/translate`,
+        `/caption`, `/classify`, `/search` and `/browse`.
+
+    Raises:
+        SpaceConfigError: when `config` is None and a `FUSIONRS_SPACE_*` variable is malformed.
+        gradio.Error: not from this call but from its event functions, at request time: bad or
+            missing uploads, an unknown caption mode, and `FusionRSError` / `FileNotFoundError`
+            from the models, each shown to the user as one message.
+    """
     models = models or SpaceModels(config)
     config = models.config
     limits = UploadLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
@@ -252,7 +268,18 @@ def build_demo(config: SpaceConfig | None = None, models: SpaceModels | None = N
 
 def launch(config: SpaceConfig | None = None, *, host: str = "127.0.0.1", port: int | None = None,
            share: bool = False, **launch_kwargs):
-    """Build, queue (bounded concurrency: models are shared, CPUs are few) and serve the Space."""
+    """Build, queue (bounded concurrency: models are shared, CPUs are few) and serve the Space.
+
+    Args:
+        config: the Space settings; None reads them from the environment.
+        host: the address to listen on (default 127.0.0.1, local only).
+        port: the port; None lets gradio choose (its default or `GRADIO_SERVER_PORT`).
+        share: ask gradio for a public share link.
+        **launch_kwargs: passed on to `gr.Blocks.launch`.
+
+    Returns:
+        What `gr.Blocks.launch` returns (it blocks while serving unless told not to).
+    """
     models = SpaceModels(config)
     demo = build_demo(models=models)
     cfg = models.config

@@ -111,7 +111,15 @@ def default_translator_spec() -> str:
 
 
 def local_model(kind: str) -> str | None:
-    """The locally trained model of `kind` ("clip" or "vlm") from `make run`, if there is one."""
+    """The locally trained model of `kind` ("clip" or "vlm") from `make run`, if there is one.
+
+    Args:
+        kind: "clip" or "vlm" (a key of `LOCAL_MODELS`).
+
+    Returns:
+        The model folder (`runs/mini/.../final` under the working directory or the source checkout)
+        as a string when it holds config.json, else None.
+    """
     relative, marker = LOCAL_MODELS[kind]
     for root in _roots():
         if (root / relative / marker).is_file():

@@ -60,7 +60,14 @@ class GalleryItem:
 
 
 def pretty_label(name: str) -> str:
-    """`lake_pond` -> `lake pond`: class names read as words in prompts and in the UI."""
+    """`lake_pond` -> `lake pond`: class names read as words in prompts and in the UI.
+
+    Args:
+        name: a class name.
+
+    Returns:
+        `name` with underscores and hyphens replaced by spaces, stripped (case kept).
+    """
     return name.replace("_", " ").replace("-", " ").strip()
 
 
@@ -68,6 +75,16 @@ def example_scenes(folder: Path, n: int, *, seed: int = 7, size: int = 256) -> l
     """Write `n` world scenes (RGB + IR PNG + first caption) once and return their paths.
 
     Classes are spread over the world's scene types, so the examples show different things.
+
+    Args:
+        folder: the cache folder; scenes go into a sub-folder named by world version, seed and size.
+        n: how many example scenes.
+        seed: the world seed of the generated scenes.
+        size: the scene side in pixels.
+
+    Returns:
+        One dict per scene: {"rgb": path of the RGB PNG, "ir": path of the IR PNG, "class_name",
+        "caption" (the scene's first caption)}; scenes already written are reused.
     """
     from fusionrs.synth import SCENE_CLASSES, WORLD_VERSION, generate_scene
 

@@ -44,7 +44,17 @@ class UploadLimits:
 
 
 def friendly_message(error: ImageReadError, what: str, limits: UploadLimits) -> str:
-    """One sentence a user can act on, for each way an upload can fail."""
+    """One sentence a user can act on, for each way an upload can fail.
+
+    Args:
+        error: the `ImageReadError` that `load_image` raised.
+        what: how the message names the upload (e.g. "RGB image").
+        limits: the Space's upload limits (the megapixel limit is quoted for too-large images).
+
+    Returns:
+        The message for the error's type (too large, empty, not an image, damaged, unsupported
+        layout), or a generic "could not be read" with the error's reason.
+    """
     if isinstance(error, ImageTooLargeError):
         return (f"The {what} is too large: {error.reason.split(' is over')[0]}. This Space accepts up to "
                 f"{limits.max_megapixels:g} megapixels; please downscale or crop it.")
@@ -61,7 +71,23 @@ def friendly_message(error: ImageReadError, what: str, limits: UploadLimits) -> 
 
 def load_upload(path: str | os.PathLike, *, mode: str, limits: UploadLimits, what: str = "image",
                 name: str | None = None) -> Image.Image:
-    """Check and decode one uploaded file into an `RGB` or `L` image, or raise `gr.Error`."""
+    """Check and decode one uploaded file into an `RGB` or `L` image, or raise `gr.Error`.
+
+    Args:
+        path: the uploaded file on disk.
+        mode: "RGB" or "L".
+        limits: the maximum file size in bytes and image size in pixels.
+        what: how error messages name the upload.
+        name: the file name for error messages (default: the name of `path`).
+
+    Returns:
+        The decoded PIL image in `mode`.
+
+    Raises:
+        gradio.Error: when the file cannot be read from disk, is larger than `limits.max_bytes`,
+            or `load_image` refuses it (too many pixels, empty, not an image, damaged, unsupported),
+            with a message from `friendly_message`.
+    """
     path = Path(path)
     label = name or path.name
     try:
@@ -80,7 +106,23 @@ def load_upload(path: str | os.PathLike, *, mode: str, limits: UploadLimits, wha
 def decode_upload(payload: Any, *, mode: str, limits: UploadLimits, what: str = "image",
                   required: bool = True) -> Image.Image | None:
     """An image input of an event run with `preprocess=False`: gradio has stored the upload in its cache
-    (and checked it came from its upload folder) but decoded nothing, so every check here comes first."""
+    (and checked it came from its upload folder) but decoded nothing, so every check here comes first.
+
+    Args:
+        payload: gradio's stored-file dict ({"path", "orig_name", ...}), a dict whose "url" is a
+            base64 `data:` URL (a pasted image), a file path, or None / "" when nothing was uploaded.
+        mode: "RGB" or "L".
+        limits: the maximum file size in bytes and image size in pixels.
+        what: how error messages name the upload.
+        required: whether a missing upload is an error.
+
+    Returns:
+        The decoded PIL image in `mode`, or None when nothing was uploaded and `required` is False.
+
+    Raises:
+        gradio.Error: when a required upload is missing, or the upload fails a check
+            (unreadable, too many bytes or pixels, not a decodable image).
+    """
     if isinstance(payload, dict) and not payload.get("path") and str(payload.get("url") or "").startswith("data:"):
         return _decode_data_url(payload["url"], mode=mode, limits=limits, what=what)
     if payload is None or payload == "" or (isinstance(payload, dict) and not payload.get("path")):

@@ -23,7 +23,22 @@ _BINS = 16
 
 
 def linear_fit_report(scenes: Sequence[Scene]) -> dict[str, Any]:
-    """Fit IR from RGB over all pixels of `scenes`; RMSE (8-bit levels) overall, on pair pixels, per pair."""
+    """Fit IR from RGB over all pixels of `scenes`; RMSE (8-bit levels) overall, on pair pixels, per pair.
+
+    Args:
+        scenes: generated `Scene`s; their `rgb`, `ir` and `materials` arrays are read.
+
+    Returns:
+        A dict: "scenes", "pixels", "coefficients" ({"r", "g", "b", "bias"} of the global linear
+        fit), "ir_std", the RMSEs in 8-bit levels "rmse_overall", "rmse_same_colour_pairs",
+        "per_scene_rmse_overall", "per_scene_rmse_same_colour_pairs", "rgb_lookup_rmse_overall",
+        "rgb_lookup_rmse_same_colour_pairs", and "per_pair" ({"a/b": pixel counts, mean RGB and
+        IR per material, "rgb_distance", "ir_difference" and the three RMSEs}).
+
+    Raises:
+        ValueError: `scenes` is empty.
+        numpy.linalg.LinAlgError: the global fit is singular (e.g. every pixel has the same colour).
+    """
     if not scenes:
         raise ValueError("linear_fit_report needs at least one scene")
     # Normal equations accumulated per scene: memory stays flat for hundreds of scenes.

@@ -29,7 +29,15 @@ _ALLOWED = {"grayscale"}  # the FusionRS rules explicitly ask for grayscale inte
 
 
 def forbidden_words_in(text: str) -> list[str]:
-    """Forbidden words found in `text` (empty list when the caption is clean)."""
+    """Forbidden words found in `text` (empty list when the caption is clean).
+
+    Args:
+        text: a caption.
+
+    Returns:
+        Each whole word starting with a stem of `FORBIDDEN_IR_WORDS`, as written, in order of
+        appearance ("grayscale" is allowed).
+    """
     return [m.group(0) for m in _FORBIDDEN_RE.finditer(text) if m.group(0).lower() not in _ALLOWED]
 
 
@@ -72,7 +80,15 @@ def _pick(rng: np.random.Generator, options: list[str]) -> str:
 
 # ---------------------------------------------------------------------------------------------
 def conventional_captions(layout: Layout, rng: np.random.Generator) -> list[str]:
-    """Five distinct RSICD-style captions built from the layout's facts and objects."""
+    """Five distinct RSICD-style captions built from the layout's facts and objects.
+
+    Args:
+        layout: the scene layout (its class, facts, objects and material map are read).
+        rng: generator for the wording choices and the order of the sentences.
+
+    Returns:
+        Up to five (normally exactly five) distinct sentences, capitalised and ending in a period.
+    """
     f = layout.facts
     n = Counter(o["label"] for o in layout.objects)
     frac = np.bincount(layout.materials.ravel(), minlength=len(MATERIALS)) / layout.materials.size
@@ -346,7 +362,18 @@ def _level(v: float) -> str:
 
 
 def ir_captions(layout: Layout, ir: np.ndarray, shadow: np.ndarray, rng: np.random.Generator) -> list[str]:
-    """Two captions measured from the 8-bit IR image: what is bright, what is dark, what stands out."""
+    """Two captions measured from the 8-bit IR image: what is bright, what is dark, what stands out.
+
+    Args:
+        layout: the scene layout (material map, heights, objects and class).
+        ir: the rendered (H, W) uint8 LWIR image.
+        shadow: the (H, W) shadow mask of the LWIR view (0 sunlit .. 1 full shadow).
+        rng: generator for the wording choices and the selection of detail sentences.
+
+    Returns:
+        [overview, details]: a sentence on the brightest and darkest regions, then one or two
+        detail sentences joined by a space.
+    """
     ir_f = ir.astype(np.float32)
     counts = np.bincount(layout.materials.ravel(), minlength=len(MATERIALS))
     sums = np.bincount(layout.materials.ravel(), weights=ir_f.ravel(), minlength=len(MATERIALS))

@@ -22,7 +22,21 @@ _LABEL_H = 14
 
 
 def class_sheet(*, seed: int = 0, tile: int = 136, columns: int = 3, hour: float | None = 13.0, night_hour: float = 23.0) -> Image.Image:
-    """One cell per class: RGB | IR by day | IR at night, labelled with class name and hours."""
+    """One cell per class: RGB | IR by day | IR at night, labelled with class name and hours.
+
+    Args:
+        seed: world seed of the scenes (scene i is `generate_scene(i, seed=seed)` of class i).
+        tile: side of each scene image in pixels, 32-1024; default 136.
+        columns: cells per row of the grid; default 3.
+        hour: time of day of the RGB and day IR view, in hours; None uses each scene's sampled hour.
+        night_hour: time of day of the night IR view, in hours; default 23.
+
+    Returns:
+        The contact sheet as an RGB PIL image.
+
+    Raises:
+        ValueError: `tile` is outside 32-1024 pixels.
+    """
     cells = []
     for i, name in enumerate(SCENE_CLASSES):
         day = generate_scene(i, seed=seed, size=tile, class_name=name, time_of_day=hour)
@@ -33,14 +47,34 @@ def class_sheet(*, seed: int = 0, tile: int = 136, columns: int = 3, hour: float
 
 
 def pair_layout(a: str, b: str, size: int = 96) -> Layout:
-    """A flat test plot: material `a` all round, a square of `b` in the middle (no heights, no shadows)."""
+    """A flat test plot: material `a` all round, a square of `b` in the middle (no heights, no shadows).
+
+    Args:
+        a: material name of the surroundings (one of `MATERIALS`).
+        b: material name of the central square.
+        size: side of the layout in pixels; default 96.
+
+    Returns:
+        A "meadow" `Layout` 40 m across with `b` covering 10-30 m on both axes, no objects or facts.
+
+    Raises:
+        ValueError: `a` or `b` is not a material name.
+    """
     c = Canvas(size, 40.0, a)
     c.rect(10, 10, 30, 30, b)
     return c.finish("meadow", {})
 
 
 def pairs_sheet(*, size: int = 112, hours: tuple[float, ...] = (10.0, 14.0, 22.0)) -> Image.Image:
-    """Each same-colour pair: RGB, then IR at several hours; outer = first material, square = second."""
+    """Each same-colour pair: RGB, then IR at several hours; outer = first material, square = second.
+
+    Args:
+        size: side of each pair's images in pixels; default 112.
+        hours: times of day of the IR views, in hours (the RGB view is rendered at 12 h).
+
+    Returns:
+        A one-column RGB PIL image with one labelled row per same-colour pair.
+    """
     cells = []
     for a, b in same_colour_pairs():
         layout = pair_layout(a, b, size)

@@ -508,7 +508,19 @@ SCENE_CLASSES: tuple[str, ...] = tuple(RECIPES)
 
 
 def make_layout(class_name: str, rng: np.random.Generator, size: int) -> Layout:
-    """Draw `class_name` at `size` px, then rotate/flip it (boxes and fact positions too)."""
+    """Draw `class_name` at `size` px, then rotate/flip it (boxes and fact positions too).
+
+    Args:
+        class_name: the scene class, one of `SCENE_CLASSES`.
+        rng: generator for the orientation and the recipe's random choices (consumed).
+        size: side of the square layout in pixels.
+
+    Returns:
+        The oriented `Layout`: material, height and tint maps, objects and facts.
+
+    Raises:
+        ValueError: `class_name` is not a known scene class.
+    """
     if class_name not in RECIPES:
         raise ValueError(f"unknown scene class {class_name!r}; choose from {', '.join(SCENE_CLASSES)}")
     k, flip = int(rng.integers(4)), bool(rng.random() < 0.5)

@@ -88,7 +88,17 @@ SAME_COLOUR_PAIRS: tuple[tuple[str, str], ...] = (
 
 
 def material_index(name: str) -> int:
-    """Index of `name` in `MATERIALS` (the value stored in material maps)."""
+    """Index of `name` in `MATERIALS` (the value stored in material maps).
+
+    Args:
+        name: a material name, e.g. "water".
+
+    Returns:
+        Its integer index.
+
+    Raises:
+        ValueError: `name` is not in `MATERIALS`.
+    """
     return MATERIALS.index(name)
 
 

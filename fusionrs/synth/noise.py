@@ -16,6 +16,16 @@ def value_noise(rng: np.random.Generator, size: int, cells: int, octaves: int = 
     """Fractal value noise in about [-1, 1], shape (size, size), float32.
 
     Random grids of `cells * 2**k` cells are upsampled bicubically (in C, by PIL) and summed.
+
+    Args:
+        rng: generator for the random grids (consumed).
+        size: side of the output in pixels.
+        cells: grid cells per side in the first octave (at least 2 are used).
+        octaves: number of octaves summed, each with twice the cells of the previous; default 3.
+        persistence: amplitude factor from one octave to the next; default 0.5.
+
+    Returns:
+        A (size, size) float32 array, the sum divided by the total amplitude.
     """
     out = np.zeros((size, size), dtype=np.float32)
     amplitude, total = 1.0, 0.0
@@ -34,6 +44,13 @@ def blur(image: np.ndarray, radius: int) -> np.ndarray:
     """Gaussian-like blur (sigma about 0.8 * radius) of a 2-D or 3-D float array, edges clamped.
 
     Repeated [1, 2, 1] / 4 passes per axis: a handful of slice additions, cheap at small radii.
+
+    Args:
+        image: an (H, W) or (H, W, C) array; rows and columns are blurred.
+        radius: blur radius in pixels; 0 or less returns `image` unchanged.
+
+    Returns:
+        A blurred float32 copy of the same shape (or `image` itself when radius <= 0).
     """
     if radius <= 0:
         return image
@@ -48,7 +65,17 @@ def blur(image: np.ndarray, radius: int) -> np.ndarray:
 
 
 def shift(a: np.ndarray, dx: int, dy: int, fill: float = 0.0) -> np.ndarray:
-    """`a` moved by (dx, dy) pixels (x right, y down); uncovered pixels get `fill`."""
+    """`a` moved by (dx, dy) pixels (x right, y down); uncovered pixels get `fill`.
+
+    Args:
+        a: an array of shape (H, W, ...).
+        dx: pixels to move right (negative: left).
+        dy: pixels to move down (negative: up).
+        fill: value of the uncovered pixels; default 0.
+
+    Returns:
+        A new array of the same shape and dtype (all `fill` when the shift is the full size or more).
+    """
     out = np.full_like(a, fill)
     h, w = a.shape[:2]
     if abs(dx) >= w or abs(dy) >= h:

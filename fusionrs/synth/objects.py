@@ -23,6 +23,14 @@ _CAR_TINTS = np.array(
 
 
 def car_tint(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A random car paint, as a tint of the mid-grey vehicle material (128 keeps its colour).
+
+    Args:
+        rng: generator from which one palette index is drawn.
+
+    Returns:
+        An (r, g, b) tint with 0-255 components.
+    """
     return tuple(int(v) for v in _CAR_TINTS[rng.integers(len(_CAR_TINTS))])
 
 
@@ -32,7 +40,20 @@ def _scaled(tint, factor: float) -> tuple[int, int, int]:
 
 def vehicle(c: Canvas, rng: np.random.Generator, cx: float, cy: float, angle: float, *,
             kind: str = "car", running_p: float = 0.35) -> dict | None:
-    """A car or truck; with probability `running_p` its engine bay is a hot `engine` part."""
+    """A car or truck; with probability `running_p` its engine bay is a hot `engine` part.
+
+    Args:
+        c: the canvas to draw on.
+        rng: generator for the paint, the running state and a truck's length.
+        cx: centre x in metres (east).
+        cy: centre y in metres (south).
+        angle: heading of the long axis, in radians.
+        kind: "car" (4.6 m) or "truck" (any other value draws a 9-15 m truck); also the label.
+        running_p: probability that the engine is running; default 0.35.
+
+    Returns:
+        The recorded object {"label": kind, "bbox", "running"}, or None when under a pixel after clipping.
+    """
     length, width, height = (4.6, 1.9, 1.5) if kind == "car" else (rng.uniform(9, 15), 2.5, 3.6)
     tint = car_tint(rng)
     running = bool(rng.random() < running_p)
@@ -49,7 +70,21 @@ def vehicle(c: Canvas, rng: np.random.Generator, cx: float, cy: float, angle: fl
 
 def aircraft(c: Canvas, rng: np.random.Generator, cx: float, cy: float, angle: float, *, length: float | None = None,
              running_p: float = 0.3) -> dict | None:
-    """A jet airliner seen from above: fuselage, swept wings, tailplane and 2 or 4 engines."""
+    """A jet airliner seen from above: fuselage, swept wings, tailplane and 2 or 4 engines.
+
+    Args:
+        c: the canvas to draw on.
+        rng: generator for the length, span, grey level and running state.
+        cx: centre x in metres (east).
+        cy: centre y in metres (south).
+        angle: heading of the long axis, in radians.
+        length: fuselage length in metres (4 engines above 50 m); default uniform 28-60 m.
+        running_p: probability that the engines are running; default 0.3.
+
+    Returns:
+        The recorded object {"label": "airplane", "bbox", "running", "length_m"}, or None when
+        under a pixel after clipping.
+    """
     length = length if length is not None else float(rng.uniform(28, 60))
     span = length * rng.uniform(0.9, 1.05)
     fw = length * 0.085
@@ -80,7 +115,22 @@ def aircraft(c: Canvas, rng: np.random.Generator, cx: float, cy: float, angle: f
 
 def ship(c: Canvas, rng: np.random.Generator, cx: float, cy: float, angle: float, *, length: float,
          running_p: float = 0.5, cargo: bool = False) -> dict | None:
-    """A ship (or a small boat below 20 m): pointed hull, stern superstructure, engine funnel."""
+    """A ship (or a small boat below 20 m): pointed hull, stern superstructure, engine funnel.
+
+    Args:
+        c: the canvas to draw on.
+        rng: generator for the grey level, running state and container colours.
+        cx: centre x in metres (east).
+        cy: centre y in metres (south).
+        angle: heading of the long axis, in radians.
+        length: hull length in metres; 20 m or less draws a white boat.
+        running_p: probability that the engine is running; default 0.5.
+        cargo: stack containers on deck (ships longer than 60 m only).
+
+    Returns:
+        The recorded object {"label": "ship" or "boat", "bbox", "running"}, or None when under a
+        pixel after clipping.
+    """
     width = length * (0.16 if length > 20 else 0.35)
     tint = (int(rng.integers(90, 180)),) * 3 if length > 20 else (235, 235, 235)
     running = bool(rng.random() < running_p)
@@ -101,7 +151,25 @@ def ship(c: Canvas, rng: np.random.Generator, cx: float, cy: float, angle: float
 
 def building(c: Canvas, rng: np.random.Generator, cx: float, cy: float, w: float, d: float, angle: float, *,
              roof: str, height: float, gable: bool = False, vents: int = 0, tint=NEUTRAL_TINT) -> dict | None:
-    """A flat or gabled building; `vents` hot exhaust vents sit on flat roofs."""
+    """A flat or gabled building; `vents` hot exhaust vents sit on flat roofs.
+
+    Args:
+        c: the canvas to draw on.
+        rng: generator for the vent positions and sizes.
+        cx: centre x in metres (east).
+        cy: centre y in metres (south).
+        w: length along `angle`, in metres.
+        d: depth across `angle`, in metres.
+        angle: orientation in radians.
+        roof: material name of the roof.
+        height: roof height in metres.
+        gable: shade one half of the roof as a gable's far face.
+        vents: number of exhaust vents drawn at random on the roof (also when `gable`); default 0.
+        tint: (r, g, b) tint of the roof, 128 keeping the material's colour.
+
+    Returns:
+        The recorded object {"label": "building", "bbox", "roof"}, or None when under a pixel after clipping.
+    """
     pts = c.box(cx, cy, w, d, angle, roof, height, tint)
     if gable:  # the two roof faces catch the sun differently: shade one half
         c.box(*_at(cx, cy, angle, 0.0, d / 4), w, d / 2, angle, roof, height + 0.5, _scaled(tint, 0.8))
@@ -113,7 +181,17 @@ def building(c: Canvas, rng: np.random.Generator, cx: float, cy: float, w: float
 
 
 def tank(c: Canvas, cx: float, cy: float, r: float) -> dict | None:
-    """A cylindrical storage tank with a slightly darker floating roof ring."""
+    """A cylindrical storage tank with a slightly darker floating roof ring.
+
+    Args:
+        c: the canvas to draw on.
+        cx: centre x in metres (east).
+        cy: centre y in metres (south).
+        r: radius in metres.
+
+    Returns:
+        The recorded object {"label": "storage_tank", "bbox"}, or None when under a pixel after clipping.
+    """
     pts = c.ellipse(cx, cy, r, r, "tank", 12.0)
     c.ellipse(cx, cy, r * 0.8, r * 0.8, "tank", 12.0, (112, 112, 112))
     c.ellipse(cx, cy, r * 0.72, r * 0.72, "tank", 12.0)
@@ -121,7 +199,15 @@ def tank(c: Canvas, cx: float, cy: float, r: float) -> dict | None:
 
 
 def tree(c: Canvas, rng: np.random.Generator, cx: float, cy: float, r: float) -> None:
-    """A tree crown (not a labelled object: trees are counted through the material map)."""
+    """A tree crown (not a labelled object: trees are counted through the material map).
+
+    Args:
+        c: the canvas to draw on.
+        rng: generator for the grey tint, the crown's aspect ratio and its height (5-11 m).
+        cx: centre x in metres (east).
+        cy: centre y in metres (south).
+        r: crown radius in metres (along x; y varies by +-15%).
+    """
     t = int(rng.integers(100, 150))
     c.ellipse(cx, cy, r, r * rng.uniform(0.85, 1.15), "tree", float(rng.uniform(5, 11)), (t, int(t * rng.uniform(0.95, 1.08)), t))
 

@@ -21,6 +21,16 @@ def render_rgb(layout: Layout, texture: np.ndarray, shadow: np.ndarray, hour: fl
 
     texture: shared low-frequency albedo field in [-1, 1] (also used by the thermal renderer, since
     darker, wetter ground is also cooler); shadow: blocked fraction of sunlight; hour: sun position.
+
+    Args:
+        layout: the scene layout (material, tint and height maps).
+        texture: (H, W) shared albedo field in [-1, 1].
+        shadow: (H, W) fraction of direct sunlight blocked, 0-1.
+        hour: time of day in hours, which sets the sun direction for the shading.
+        rng: generator for the fine texture and the sensor grain.
+
+    Returns:
+        The (H, W, 3) uint8 RGB image.
     """
     m = layout.materials
     size = layout.size

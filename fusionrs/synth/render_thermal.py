@@ -33,6 +33,14 @@ MIN_SPAN_K = 14.0  # the gain never stretches less than this over 0..255 (no amp
 
 
 def air_temperature(hour: float) -> float:
+    """Air temperature of the daily cycle: 293 K mean, 6 K half-range, warmest at 15 h.
+
+    Args:
+        hour: time of day in hours (periodic with 24 h).
+
+    Returns:
+        The air temperature in kelvin.
+    """
     return T_MEAN_K + T_SWING_K * math.cos(2 * math.pi * (hour - 15.0) / 24.0)
 
 
@@ -43,7 +51,14 @@ def _sun(hour: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=512)
 def material_temperatures(hour: float) -> tuple[np.ndarray, np.ndarray]:
-    """(solar, rest) kelvin per material at `hour`: T = rest + solar * illumination."""
+    """(solar, rest) kelvin per material at `hour`: T = rest + solar * illumination.
+
+    Args:
+        hour: time of day in hours on the third simulated day, 0-24 (results are cached per value).
+
+    Returns:
+        (solar, rest): two float32 arrays with one value per material (`MATERIALS` order), in kelvin.
+    """
     tau = _TABLE["tau_h"]
     solar_gain = K_SUN * _TABLE["absorptance"] * (1.0 - _TABLE["evaporation"])
     rest_offset = -K_SKY * _TABLE["emissivity"] + _TABLE["self_heating_k"]
@@ -65,7 +80,19 @@ def material_temperatures(hour: float) -> tuple[np.ndarray, np.ndarray]:
 
 def render_thermal(layout: Layout, texture: np.ndarray, shadow: np.ndarray, hour: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Returns (8-bit LWIR image, apparent temperature in kelvin before the sensor)."""
+    """Returns (8-bit LWIR image, apparent temperature in kelvin before the sensor).
+
+    Args:
+        layout: the scene layout (its material map is read).
+        texture: (H, W) shared albedo field in [-1, 1] (the one given to the RGB renderer).
+        shadow: (H, W) fraction of direct sunlight blocked, 0-1.
+        hour: time of day in hours.
+        rng: generator for the thermal texture and the sensor noise.
+
+    Returns:
+        (ir, apparent): the (H, W) uint8 image after blur, noise and gain, and the (H, W) float32
+        apparent temperature in kelvin before the sensor.
+    """
     m = layout.materials
     size = layout.size
     solar, rest = material_temperatures(round(float(hour) % 24.0, 2))
@@ -84,7 +111,15 @@ def render_thermal(layout: Layout, texture: np.ndarray, shadow: np.ndarray, hour
 
 
 def to_8bit(kelvin: np.ndarray) -> np.ndarray:
-    """Percentile automatic gain control, as thermal cameras ship it, with a minimum span."""
+    """Percentile automatic gain control, as thermal cameras ship it, with a minimum span.
+
+    Args:
+        kelvin: temperatures of any shape, in kelvin.
+
+    Returns:
+        A uint8 array of the same shape: the 0.5th..99.7th percentile span (widened to at least
+        14 K about its middle) mapped to 0..255, clipped.
+    """
     lo, hi = np.percentile(kelvin, [0.5, 99.7])
     if hi - lo < MIN_SPAN_K:
         mid = 0.5 * (hi + lo)

@@ -60,7 +60,24 @@ def _sample_hour(rng: np.random.Generator) -> float:
 
 def generate_scene(index: int, *, seed: int = 0, size: int = 256, class_name: str | None = None,
                    time_of_day: float | None = None) -> Scene:
-    """Generate scene `index` of the world `seed`; the class defaults to `SCENE_CLASSES[index % n]`."""
+    """Generate scene `index` of the world `seed`; the class defaults to `SCENE_CLASSES[index % n]`.
+
+    Args:
+        index: non-negative scene index within the world.
+        seed: non-negative world seed.
+        size: image side in pixels, 32-1024; default 256.
+        class_name: one of `SCENE_CLASSES`; default (or empty) `SCENE_CLASSES[index % n]`.
+        time_of_day: hour of the scene, taken modulo 24; default sampled per scene (three in four
+            by day, 08-17 h, the rest at night, 20-05 h).
+
+    Returns:
+        The `Scene`: (H, W, 3) RGB and (H, W) IR uint8 images, material map, five captions, the
+        IR-aware captions, object boxes in pixels, the hour, seed, index and size.
+
+    Raises:
+        ValueError: `index` or `seed` is not a non-negative integer, `size` is outside 32-1024, or
+            `class_name` is not a known scene class.
+    """
     if not isinstance(index, (int, np.integer)) or index < 0:
         raise ValueError(f"index must be a non-negative integer, got {index!r}")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -81,7 +98,19 @@ def generate_scene(index: int, *, seed: int = 0, size: int = 256, class_name: st
 
 
 def render_layout(layout: Layout, hour: float, *, seed: int = 0, index: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Render any layout: (RGB uint8, IR uint8, the LWIR view's shadow mask)."""
+    """Render any layout: (RGB uint8, IR uint8, the LWIR view's shadow mask).
+
+    Args:
+        layout: any `Layout` (from `make_layout`, or a hand-drawn `Canvas` finished into one).
+        hour: time of day of the LWIR view, in hours; the RGB view uses it when the sun is at least
+            15 degrees up, else 10.5 h.
+        seed: world seed of the texture, RGB and IR random streams.
+        index: scene index of those streams.
+
+    Returns:
+        (rgb, ir, ir_shadow): the (H, W, 3) uint8 RGB image, the (H, W) uint8 IR image and the
+        (H, W) float32 shadow mask of the LWIR view.
+    """
     size = layout.size
     texture = value_noise(_stream(seed, index, _STREAM_TEXTURE), size, max(3, int(layout.extent_m / 25.0)), octaves=3)
     # LWIR sees the real sun (none at night); RGB is always a daytime view.

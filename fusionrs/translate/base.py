@@ -117,7 +117,22 @@ TRANSLATORS = {"grayscale": GrayscaleTranslator, "inverted_grayscale": InvertedG
 
 def get_translator(spec: str) -> Translator:
     """A translator by spec: `grayscale`, `inverted_grayscale`, `linear:FILE.json`, `fusionrs:DIR`,
-    `diffv2ir:DIR[;steps=20;resolution=512;seed=0]`."""
+    `diffv2ir:DIR[;steps=20;resolution=512;seed=0]`.
+
+    Args:
+        spec: the translator spec: a baseline name from `TRANSLATORS`, or `linear:FILE.json`,
+            `fusionrs:DIR` or `diffv2ir:DIR[;key=value...]`.
+
+    Returns:
+        A new `Translator` instance: a baseline, a `LinearTranslator` loaded from the JSON file, a
+        `OneStepTranslator` over the folder, or a `DiffV2IRTranslator` built from the spec.
+
+    Raises:
+        UnknownSpecError: when `spec` is none of the known forms (or a prefix has no argument).
+        FileNotFoundError: for `fusionrs:DIR` or `diffv2ir:DIR` when DIR has no
+            `model_index.json`, or for `linear:FILE` when the file does not exist.
+        ValueError: for `diffv2ir:` specs with an unknown or malformed option.
+    """
     if spec in TRANSLATORS:
         return TRANSLATORS[spec]()
     kind, _, arg = spec.partition(":")

@@ -60,7 +60,19 @@ def _ir_dir(folder: Path) -> Path:
 
 
 def list_pair_files(folder: str | Path) -> list[tuple[str, Path, Path]]:
-    """(name, rgb path, ir path) for every RGB image with an IR image of the same stem, sorted."""
+    """(name, rgb path, ir path) for every RGB image with an IR image of the same stem, sorted.
+
+    Args:
+        folder: a pair folder with an `rgb/` sub-folder and an `ir/` (or `thermal/`,
+            `thermal_integral/`, `nir/`) sub-folder.
+
+    Returns:
+        A list of (stem, rgb path, ir path) tuples sorted by RGB file name; RGB images without an
+        IR image of the same stem are left out.
+
+    Raises:
+        FileNotFoundError: when `rgb/` or the IR sub-folder is missing, or no pair matches by name.
+    """
     folder = Path(folder)
     if not (folder / "rgb").is_dir():
         raise FileNotFoundError(f"{folder}: expected rgb/ and ir/ sub-folders")
@@ -75,7 +87,17 @@ def list_pair_files(folder: str | Path) -> list[tuple[str, Path, Path]]:
 
 
 def is_colour_mapped(path: str | Path, tolerance: float = 2.0) -> bool:
-    """True for a false-colour (palette) thermal image: its RGB channels differ (grey would not)."""
+    """True for a false-colour (palette) thermal image: its RGB channels differ (grey would not).
+
+    Args:
+        path: the image file.
+        tolerance: the mean absolute difference between neighbouring channels (R-G plus G-B, in
+            8-bit grey levels) above which the image counts as colour-mapped (default 2.0).
+
+    Returns:
+        False for single-channel modes (L, I, I;16, F, 1) and for RGB images whose channels agree
+        within `tolerance`; True otherwise.
+    """
     with Image.open(path) as im:
         if im.mode in ("L", "I", "I;16", "F", "1"):
             return False
@@ -86,7 +108,21 @@ def is_colour_mapped(path: str | Path, tolerance: float = 2.0) -> bool:
 def load_pairs(folder: str | Path, *, names: set[str] | None = None, drop_colour_mapped: bool = True,
                source: str | None = None, max_side: int | None = None) -> PairSet:
     """Load the pairs of `folder` (optionally only `names`); IR images that are colour-mapped are
-    dropped because their grey level is not an intensity. `max_side` downsizes large pairs."""
+    dropped because their grey level is not an intensity. `max_side` downsizes large pairs.
+
+    Args:
+        folder: a pair folder (`rgb/` plus `ir/` or `thermal*/`, see `list_pair_files`).
+        names: the stems to keep; None keeps every pair.
+        drop_colour_mapped: skip pairs whose IR image is false-colour (see `is_colour_mapped`).
+        source: the `source` label stored on each pair; None uses the folder name.
+        max_side: when set, pairs whose longer side exceeds it are downsized (bicubic, both images
+            together) so the longer side is `max_side` pixels.
+
+    Returns:
+        A `PairSet` of `Pair`s in name order: RGB HxWx3 and IR HxW uint8 arrays of the same size
+        (an IR image of another size is resized to the RGB size). `FileNotFoundError` from
+        `list_pair_files` propagates.
+    """
     source = source or Path(folder).name
     pairs = []
     for name, rgb_path, ir_path in list_pair_files(folder):
@@ -114,7 +150,17 @@ def roadscene_val_names() -> list[str]:
 
 def split_roadscene(folder: str | Path, *, tune: int = 0, seed: int = 0) -> dict[str, list[str]]:
     """{"train", "tune", "validation"} names of a RoadScene folder. `validation` is the committed list;
-    `tune` is a seeded slice of the remaining pairs for choosing settings (may be empty)."""
+    `tune` is a seeded slice of the remaining pairs for choosing settings (may be empty).
+
+    Args:
+        folder: the RoadScene pair folder.
+        tune: how many non-validation pairs to set aside as the tune split (default 0).
+        seed: the seed of the shuffle that picks the tune pairs.
+
+    Returns:
+        A dict with keys "train", "tune" and "validation", each a sorted list of pair names; the
+        validation list holds only the committed names present in the folder.
+    """
     all_names = [name for name, _, _ in list_pair_files(folder)]
     val = set(roadscene_val_names())
     rest = [n for n in all_names if n not in val]
@@ -129,7 +175,18 @@ def world_pairs(indices: range | list[int], *, seed: int = 0, size: int = 256,
     """Procedural world scenes as pairs (with their material maps, for same-colour scoring).
 
     The world's IR hour is random per scene and the RGB view carries little cue of it, so a fixed
-    `time_of_day` (e.g. 13.0) makes the IR learnable from RGB; None keeps the random hour."""
+    `time_of_day` (e.g. 13.0) makes the IR learnable from RGB; None keeps the random hour.
+
+    Args:
+        indices: the scene indices to generate.
+        seed: the world seed passed to `generate_scene`.
+        size: the scene side in pixels (default 256).
+        time_of_day: a fixed IR hour for every scene (e.g. 13.0), or None for each scene's random hour.
+
+    Returns:
+        A `PairSet` with one `Pair` per index, named `world_{seed}_{index}`, source "world", with
+        the scene's material map in `materials`.
+    """
     from fusionrs.synth import generate_scene
 
     pairs = []
@@ -141,7 +198,22 @@ def world_pairs(indices: range | list[int], *, seed: int = 0, size: int = 256,
 
 def load_unpaired(folder: str | Path, *, split: str, limit: int | None = None, mode: str = "L",
                   seed: int = 0) -> list[np.ndarray]:
-    """Images of one split of `hit_uav` (mode L) or `rsicd_aid` (mode RGB), seeded subset of `limit`."""
+    """Images of one split of `hit_uav` (mode L) or `rsicd_aid` (mode RGB), seeded subset of `limit`.
+
+    Args:
+        folder: the dataset folder: one with `{split}.jsonl` (records with a "file" key) or one
+            with `dataset_rsicd.json`.
+        split: the split name (e.g. "train", "val", "test").
+        limit: load at most this many images, a seeded random subset; None loads them all.
+        mode: the image mode to load, "L" or "RGB" (default "L").
+        seed: the seed of the subset draw.
+
+    Returns:
+        A list of uint8 arrays (HxW for "L", HxWx3 for "RGB"), in sorted file order.
+
+    Raises:
+        FileNotFoundError: when the folder has neither `{split}.jsonl` nor `dataset_rsicd.json`.
+    """
     folder = Path(folder)
     if (folder / f"{split}.jsonl").is_file():
         files = [json.loads(line)["file"] for line in (folder / f"{split}.jsonl").read_text().splitlines() if line.strip()]
@@ -189,7 +261,24 @@ def _colour_jitter(rgb: np.ndarray, rng: np.random.Generator, strength: float) -
 def sample_crops(pools: list[tuple[list[Any], float]], batch: int, size: int, rng: np.random.Generator, *,
                  scale: tuple[float, float] = (0.5, 1.0), jitter: float = 0.1) -> dict[str, np.ndarray]:
     """A batch of augmented paired crops drawn from weighted pools of `Pair`s (or bare arrays for
-    unpaired pools). Returns {"rgb": B x size x size x 3, "ir": B x size x size}, or {"image": ...} for arrays."""
+    unpaired pools). Returns {"rgb": B x size x size x 3, "ir": B x size x size}, or {"image": ...} for arrays.
+
+    Args:
+        pools: (items, weight) pools; items are `Pair`s or bare uint8 arrays, and a pool is drawn
+            with probability proportional to its weight. Pools of one call should hold one kind.
+        batch: the number of crops (B).
+        size: the crop side in pixels.
+        rng: the numpy generator all random choices are drawn from.
+        scale: the (low, high) range of the random rescale before cropping; raised where needed
+            so the crop stays inside the image.
+        jitter: the strength of the brightness/contrast/saturation jitter applied to the RGB side
+            of pairs (0 disables it; the IR target is never jittered).
+
+    Returns:
+        A dict of contiguous uint8 arrays: {"rgb": (B, size, size, 3), "ir": (B, size, size)} when
+        pairs were drawn, else {"image": (B, size, size[, C])} for bare arrays. Crops are also
+        randomly flipped left-right.
+    """
     weights = np.array([w for _, w in pools], dtype=np.float64)
     weights /= weights.sum()
     rgbs, irs = [], []

@@ -100,7 +100,22 @@ _CLIP_PREFIX = "cond_stage_model.transformer."
 
 
 def load_original_state_dict(path: str | os.PathLike) -> dict[str, Any]:
-    """The flat state dict of a `.ckpt`/`.pt`/`.pth` (Lightning pickle) or `.safetensors` file."""
+    """The flat state dict of a `.ckpt`/`.pt`/`.pth` (Lightning pickle) or `.safetensors` file.
+
+    Args:
+        path: the checkpoint file. A `.safetensors` file is read with safetensors; anything else
+            with `torch.load(weights_only=True)` on the CPU (never arbitrary unpickling).
+
+    Returns:
+        The flat dict of parameter name -> CPU tensor; a Lightning checkpoint's nested
+        `state_dict` is unwrapped.
+
+    Raises:
+        FileNotFoundError: when `path` is not an existing file.
+        CheckpointLoadError: when the file is not a readable safetensors file or PyTorch
+            checkpoint, or its pickle holds objects that `weights_only=True` refuses.
+        CheckpointLayoutError: when the loaded payload is not a dict.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
@@ -279,6 +294,19 @@ def convert_diffv2ir_checkpoint(
             (`use_ema: true`, `load_ema: true`), which DiffV2IR's `infer.py` loads; False takes
             `model.diffusion_model.*`; True requires the EMA copies.
         overwrite: replace an existing `out_dir`.
+
+    Returns:
+        `out_dir` as a `Path`, now holding the saved `DiffV2IRPipeline` (unet, vae, text_encoder,
+        tokenizer, scheduler; safetensors weights). A failed conversion leaves an existing
+        `out_dir` untouched.
+
+    Raises:
+        FileExistsError: when `out_dir` exists, is not empty, and `overwrite` is False.
+        CheckpointLoadError: when the checkpoint file or the tokenizer cannot be loaded.
+        CheckpointLayoutError: when the state dict is not an original DiffV2IR/LDM layout (UNet,
+            VAE or CLIP keys missing), its weights do not fit the models, or `extract_ema=True`
+            but it has no `model_ema.*` weights.
+        FileNotFoundError: when a checkpoint path does not exist.
     """
     from fusionrs.translate.pipeline_diffv2ir import DiffV2IRPipeline, diffv2ir_scheduler
 

@@ -23,13 +23,32 @@ __all__ = ["DiffV2IRTranslator", "image_seed", "working_size"]
 
 
 def image_seed(image: Image.Image, base_seed: int = 0) -> int:
-    """A 63-bit seed from the pixels (and size and mode) of `image`, shifted by `base_seed`."""
+    """A 63-bit seed from the pixels (and size and mode) of `image`, shifted by `base_seed`.
+
+    Args:
+        image: the PIL image whose mode, size and raw pixel bytes are hashed (SHA-256).
+        base_seed: added to the hash (default 0), so a build's `seed` option shifts every image's seed.
+
+    Returns:
+        An int in [0, 2**63): the first 8 digest bytes (big-endian) plus `base_seed`, modulo 2**63.
+    """
     digest = hashlib.sha256(f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode() + image.tobytes()).digest()
     return (int.from_bytes(digest[:8], "big") + base_seed) % (2**63)
 
 
 def working_size(width: int, height: int, resolution: int) -> tuple[int, int]:
-    """DiffV2IR's sampling size: the short side scaled to ~`resolution` * short/long, both sides multiples of 64."""
+    """DiffV2IR's sampling size: the short side scaled to ~`resolution` * short/long, both sides multiples of 64.
+
+    Args:
+        width: the input width in pixels.
+        height: the input height in pixels.
+        resolution: the target size of the long side in pixels (e.g. 512).
+
+    Returns:
+        (width, height) to sample at: the short side is `resolution` * short/long rounded up to a
+        multiple of 64, the long side keeps the aspect ratio rounded down to a multiple of 64, and
+        neither is below 64.
+    """
     factor = resolution / max(width, height)
     factor = math.ceil(min(width, height) * factor / 64) * 64 / min(width, height)
     return max(64, int((width * factor) // 64) * 64), max(64, int((height * factor) // 64) * 64)

@@ -9,7 +9,17 @@ __all__ = ["eval_pairs", "kid_block", "linear_pairs"]
 
 def eval_pairs(spec: str, args):
     """Evaluation pairs for `spec`: `world:N` (seed `args.world_seed`), a RoadScene folder (its validation
-    split) or any pair folder; `args` needs world_seed, world_size."""
+    split) or any pair folder; `args` needs world_seed, world_size.
+
+    Args:
+        spec: `world:N` (N procedural world scenes), a folder named `roadscene` (case-insensitive),
+            or any pair folder (`rgb/` + `ir/`).
+        args: an object with `world_seed` and `world_size` attributes (the CLI's parsed arguments).
+
+    Returns:
+        A list of `Pair`s: the N world scenes, the RoadScene validation split, or every pair of
+        the folder (colour-mapped IR dropped). Folder errors (`FileNotFoundError`) propagate.
+    """
     from pathlib import Path
 
     from fusionrs.translate.data import load_pairs, split_roadscene, world_pairs
@@ -23,7 +33,20 @@ def eval_pairs(spec: str, args):
 
 
 def linear_pairs(spec: str | None, pairs_spec: str, args):
-    """Pairs the linear baseline is fitted on (`spec`, else `pairs_spec`); `args` needs seed, world_size."""
+    """Pairs the linear baseline is fitted on (`spec`, else `pairs_spec`); `args` needs seed, world_size.
+
+    Args:
+        spec: the `--linear-from` value: `world:N` or a RoadScene folder; None falls back to `pairs_spec`.
+        pairs_spec: the evaluation pairs spec (as given to `eval_pairs`).
+        args: an object with `seed` and `world_size` attributes.
+
+    Returns:
+        A list of `Pair`s: N world scenes generated with seed `args.seed + 1000` (the training
+        world, disjoint from the evaluation scenes), or the RoadScene train split.
+
+    Raises:
+        FusionRSError: when the chosen spec is neither `world:N` nor a folder named `roadscene`.
+    """
     from pathlib import Path
 
     from fusionrs.errors import FusionRSError
@@ -44,6 +67,17 @@ def kid_block(args, model, baselines) -> dict:
 
     Needs `fusionrs.metrics.kid.kid_score(real_images, generated_images)` (DINOv2-S features);
     reports why it was skipped otherwise.
+
+    Args:
+        args: an object with `kid_rgb` and `kid_thermal` (unpaired dataset folders, see
+            `load_unpaired`), `kid_n` (images per side, or None for all) and `seed`.
+        model: the model's predictor (a list of RGB uint8 arrays -> a list of IR uint8 arrays), or None.
+        baselines: predictors by name (as from `baseline_predictors`), or any (name, predictor) pairs.
+
+    Returns:
+        {"n_rgb", "n_thermal", "rgb", "thermal", and one `kid_score` result dict per system
+        ("model" first when given)}, or {"skipped": reason} when `fusionrs.metrics.kid.kid_score`
+        cannot be imported.
     """
     import importlib
 

@@ -32,7 +32,15 @@ Predictor = Callable[[list[np.ndarray]], list[np.ndarray]]  # RGB HxWx3 uint8 ->
 
 
 def baseline_predictors(linear: "Sequence[Pair] | LinearTranslator") -> dict[str, Predictor]:
-    """The three baselines; the linear map is given, or least-squares fitted on training pairs."""
+    """The three baselines; the linear map is given, or least-squares fitted on training pairs.
+
+    Args:
+        linear: a fitted `LinearTranslator`, or the training `Pair`s to least-squares fit one on.
+
+    Returns:
+        {"grayscale", "inverted_grayscale", "linear"} -> predictor, each mapping a list of RGB
+        HxWx3 uint8 arrays to a list of IR HxW uint8 arrays.
+    """
     from fusionrs.translate.base import GrayscaleTranslator, InvertedGrayscaleTranslator, LinearTranslator
 
     if not isinstance(linear, LinearTranslator):
@@ -46,7 +54,17 @@ def baseline_predictors(linear: "Sequence[Pair] | LinearTranslator") -> dict[str
 
 
 def model_predictor(spec: str, *, batch_size: int = 8) -> Predictor:
-    """A translator folder (or any `get_translator` spec) as a predictor."""
+    """A translator folder (or any `get_translator` spec) as a predictor.
+
+    Args:
+        spec: a `get_translator` spec (anything with a ":" or a baseline name), or a bare
+            translator folder, which is read as `fusionrs:FOLDER`.
+        batch_size: images per `translate` call (default 8).
+
+    Returns:
+        A predictor mapping a list of RGB HxWx3 uint8 arrays to a list of IR HxW uint8 arrays.
+        Spec errors of `get_translator` (e.g. `UnknownSpecError`) propagate.
+    """
     from fusionrs.translate.base import get_translator
 
     translator = get_translator(spec if ":" in spec or spec in BASELINES else f"fusionrs:{spec}")
@@ -61,7 +79,14 @@ def model_predictor(spec: str, *, batch_size: int = 8) -> Predictor:
 
 
 def same_colour_mask(materials: np.ndarray) -> np.ndarray:
-    """Pixels of materials that belong to a same-colour pair (look alike in RGB, differ in LWIR)."""
+    """Pixels of materials that belong to a same-colour pair (look alike in RGB, differ in LWIR).
+
+    Args:
+        materials: an HxW array of material ids (indices into `fusionrs.synth.MATERIALS`).
+
+    Returns:
+        A boolean HxW array, True where the material is one of a same-colour pair.
+    """
     from fusionrs.synth import MATERIALS, same_colour_pairs
 
     ids = {MATERIALS.index(m) for pair in same_colour_pairs() for m in pair}
@@ -75,7 +100,26 @@ def _masked_scores(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tu
 
 def evaluate_pairs(pairs: Sequence[Pair], model: Predictor | None, baselines: dict[str, Predictor], *,
                    model_name: str = "model", seed: int = 0) -> tuple[dict[str, Any], dict[str, list[np.ndarray]]]:
-    """Score model and baselines on `pairs`; returns (results dict, predictions by system)."""
+    """Score model and baselines on `pairs`; returns (results dict, predictions by system).
+
+    Args:
+        pairs: the `Pair`s to score (RGB input, IR target).
+        model: the model's predictor, or None to score only the baselines.
+        baselines: predictors by name (as from `baseline_predictors`).
+        model_name: the key of the model in the results (default "model").
+        seed: the seed of the paired bootstrap.
+
+    Returns:
+        (results, predictions). `results` has "n"; "systems", per system {"mean": metric ->
+        mean of psnr/ssim/mae/edge_corr, "per_image": rows with "name" and the metrics}, plus
+        "pooled" (rmse_all, rmse_same_colour, psnr_same_colour, same_colour_pixels) when every
+        pair has materials; and, when a model is given, "vs_baselines": baseline -> metric ->
+        paired bootstrap 95% CI of (model - baseline). `predictions` maps each system to its list
+        of predicted IR arrays, in pair order.
+
+    Raises:
+        RuntimeError: when a predictor returns an array whose shape differs from the pair's IR.
+    """
     rgbs = [p.rgb for p in pairs]
     systems: dict[str, Predictor] = ({model_name: model} if model is not None else {}) | dict(baselines)
     predictions = {name: fn(rgbs) for name, fn in systems.items()}
@@ -115,7 +159,18 @@ def evaluate_pairs(pairs: Sequence[Pair], model: Predictor | None, baselines: di
 
 def contact_sheet(pairs: Sequence[Pair], predictions: Sequence[np.ndarray], path: str | Path, *, height: int = 160,
                   max_rows: int = 6) -> Path:
-    """Rows of RGB | target | prediction | |error| (error amplified 2x), each scaled to `height` px."""
+    """Rows of RGB | target | prediction | |error| (error amplified 2x), each scaled to `height` px.
+
+    Args:
+        pairs: the `Pair`s shown (RGB and target IR).
+        predictions: the predicted IR HxW uint8 arrays, in pair order.
+        path: the image file to write (its parent folders are created).
+        height: the row height in pixels (default 160).
+        max_rows: at most this many pairs are drawn, the first ones (default 6).
+
+    Returns:
+        `path` as a `Path`, after saving the sheet (rows padded white to a common width).
+    """
     rows = []
     for p, pred in list(zip(pairs, predictions))[:max_rows]:
         err = np.clip(np.abs(pred.astype(np.int16) - p.ir.astype(np.int16)) * 2, 0, 255).astype(np.uint8)

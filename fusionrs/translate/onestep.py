@@ -17,7 +17,17 @@ __all__ = ["OneStepTranslator", "load_pipeline"]
 
 
 def load_pipeline(folder: str | Path, device: str | None = None, dtype: str | None = None):
-    """The RGBToIRPipeline of `folder` on the policy device/dtype, cached across calls."""
+    """The RGBToIRPipeline of `folder` on the policy device/dtype, cached across calls.
+
+    Args:
+        folder: a trained translator folder (diffusers layout with `model_index.json`).
+        device: the device name; None lets `select_device` choose (`$FUSIONRS_DEVICE`, else cuda > mps > cpu).
+        dtype: the dtype name (e.g. "fp16"); None lets `select_dtype` choose for the device.
+
+    Returns:
+        The `RGBToIRPipeline` on that device and dtype, with its UNet in eval mode; the same object
+        is returned while the folder's weights are unchanged (shared `cached_model`).
+    """
     from fusionrs.core import select_device, select_dtype
     from fusionrs.core.model_cache import cached_model
 

@@ -41,7 +41,14 @@ DEFAULT_EDIT_PROMPT = "turn the RGB image into the infrared one"
 
 
 def caption_prompt(caption: str) -> str:
-    """The prompt DiffV2IR builds from a BLIP caption of the RGB image."""
+    """The prompt DiffV2IR builds from a BLIP caption of the RGB image.
+
+    Args:
+        caption: the image caption, e.g. "a road between fields".
+
+    Returns:
+        The edit prompt "turn the visible image of {caption} into infrared".
+    """
     return f"turn the visible image of {caption} into infrared"
 
 
@@ -52,6 +59,15 @@ def diffv2ir_scheduler(
 
     "linspace" spacing gives the timesteps k-diffusion's CompVisDenoiser uses (999 -> 0, evenly
     spaced, fractional) and an initial noise of sigma_max; `compvis_sigmas` fixes the sigma values.
+
+    Args:
+        beta_start: the first beta of the scaled-linear schedule (default 0.00085).
+        beta_end: the last beta (default 0.012).
+        num_train_timesteps: the number of training timesteps T (default 1000).
+
+    Returns:
+        A new `EulerAncestralDiscreteScheduler` (scaled-linear betas, epsilon prediction,
+        "linspace" timestep spacing).
     """
     return EulerAncestralDiscreteScheduler(
         num_train_timesteps=num_train_timesteps,
@@ -68,6 +84,14 @@ def compvis_sigmas(alphas_cumprod: torch.Tensor, num_inference_steps: int) -> to
 
     Fractional t interpolates *log* sigma between neighbouring training steps (diffusers'
     Euler-ancestral interpolates sigma itself, which differs slightly between integer steps).
+
+    Args:
+        alphas_cumprod: the scheduler's cumulative alpha products, shape (T,).
+        num_inference_steps: the number of sampling steps n.
+
+    Returns:
+        A float32 tensor of shape (n + 1,): decreasing sigmas from sigma_max (at t = T-1) down to
+        the sigma at t = 0, then 0.
     """
     sigmas = ((1 - alphas_cumprod.float()) / alphas_cumprod.float()) ** 0.5
     log_sigmas = sigmas.log()
@@ -182,6 +206,18 @@ class DiffV2IRPipeline(DiffusionPipeline):
                 Inputs of another size are resized and centre-cropped (Lanczos), as DiffV2IR does.
             generator: a generator, or one per image so each image's noise ignores the rest of the batch.
             output_type: "pil", "np" or "pt" (values in [0, 1]) or "latent".
+            return_dict: return a `DiffV2IRPipelineOutput` (True) or a plain tuple.
+
+        Returns:
+            `DiffV2IRPipelineOutput(images=...)`, or `(images,)` when `return_dict` is False:
+            PIL RGB images, a numpy array or a tensor in [0, 1] as `output_type` asks, or the final
+            (unscaled) latents for "latent"; one per input image.
+
+        Raises:
+            ValueError: when the numbers of images, segmentation maps, prompts or generators
+                differ, `num_inference_steps` is not a positive int, height/width are not positive
+                multiples of the VAE scale factor, or the UNet does not take 3 x latent channels.
+            TypeError: when `prompt` is neither a string nor a list of strings.
         """
         # 1. Defaults and input checks
         images = image if isinstance(image, list) else [image]

@@ -78,7 +78,24 @@ class RGBToIRPipeline(DiffusionPipeline):
         """Translate one image or a list. Same-size images share one UNet batch; images larger than
         `tile_size` on a side run tile by tile and are feathered back together (None: never tile).
 
-        output_type: "pil" (L images) or "np" (float32 HxW arrays in [0, 1]).
+        Args:
+            image: a PIL image (any mode) or HxW(xC) uint8 array, or a list of them; each is
+                converted to RGB first.
+            tile_size: the tile side in pixels (default 1024); images with a side above it run
+                tile by tile. None never tiles.
+            tile_overlap: the overlap between neighbouring tiles in pixels (default 64), in [0, tile_size).
+            output_type: "pil" (L images) or "np" (float32 HxW arrays in [0, 1]).
+            return_dict: return an `RGBToIRPipelineOutput` (True) or a plain tuple.
+
+        Returns:
+            `RGBToIRPipelineOutput(images=...)`, or `(images,)` when `return_dict` is False: one IR
+            image per input, in input order and of the input's size.
+
+        Raises:
+            ValueError: when no image is given, the UNet's input channels do not match
+                `pixel_shuffle`, `tile_size` is below the pad multiple or `tile_overlap` is outside
+                [0, tile_size), or `output_type` is neither "pil" nor "np".
+            TypeError: when an image is neither a PIL image nor a numpy array.
         """
         images = image if isinstance(image, list) else [image]
         # 1. Check inputs

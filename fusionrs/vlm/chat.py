@@ -28,12 +28,34 @@ INSTRUCTIONS = {
 
 
 def check_mode(mode: str) -> str:
+    """Check that `mode` is one of `MODES` ("rgb+ir", "rgb", "ir").
+
+    Args:
+        mode: the image mode to check.
+
+    Returns:
+        `mode` unchanged.
+
+    Raises:
+        FusionRSError: when `mode` is not one of `MODES`.
+    """
     if mode not in MODES:
         raise FusionRSError(f"mode {mode!r} is not one of {', '.join(MODES)}")
     return mode
 
 
 def check_task(task: str) -> str:
+    """Check that `task` is one of `TASKS` ("caption", "ir_aware_caption", "vqa").
+
+    Args:
+        task: the task name to check.
+
+    Returns:
+        `task` unchanged.
+
+    Raises:
+        FusionRSError: when `task` is not one of `TASKS`.
+    """
     if task not in TASKS:
         raise FusionRSError(f"task {task!r} is not one of {', '.join(TASKS)}")
     return task
@@ -43,6 +65,20 @@ def build_messages(mode: str, task: str, question: str | None = None) -> list[di
     """The user turn for `mode` (rgb+ir / rgb / ir) and `task` (caption / ir_aware_caption / vqa).
 
     `vqa` needs `question`; the answer is asked for in a few words so exact match is meaningful.
+
+    Args:
+        mode: which images the turn holds: "rgb+ir" (RGB then IR, each after its text label),
+            "rgb" or "ir" (one labelled image).
+        task: "caption", "ir_aware_caption" (instruction from `INSTRUCTIONS`) or "vqa".
+        question: the question for `task="vqa"` (stripped, then followed by "Answer with a word
+            or a number."); ignored for the caption tasks.
+
+    Returns:
+        A one-message chat, `[{"role": "user", "content": [...]}]`, whose content is a list of
+        `{"type": "text", "text": ...}` and `{"type": "image"}` items ending with the instruction.
+
+    Raises:
+        FusionRSError: when `mode` or `task` is unknown, or `task` is "vqa" and `question` is empty.
     """
     check_mode(mode)
     check_task(task)
@@ -65,7 +101,20 @@ def build_messages(mode: str, task: str, question: str | None = None) -> list[di
 
 
 def images_for_mode(mode: str, rgb=None, ir=None) -> list:
-    """The images in the order `build_messages` places them (IR replicated to RGB by the processor)."""
+    """The images in the order `build_messages` places them (IR replicated to RGB by the processor).
+
+    Args:
+        mode: "rgb+ir", "rgb" or "ir".
+        rgb: the RGB image (a PIL image); needed for "rgb+ir" and "rgb", ignored for "ir".
+        ir: the infrared-style image (a PIL image, any PIL mode); needed for "rgb+ir" and "ir",
+            ignored for "rgb".
+
+    Returns:
+        A list of PIL images converted to RGB: `[rgb, ir]`, `[rgb]` or `[ir]` by `mode`.
+
+    Raises:
+        FusionRSError: when `mode` is unknown or an image the mode needs is None.
+    """
     check_mode(mode)
     wanted = {"rgb+ir": (("rgb", rgb), ("ir", ir)), "rgb": (("rgb", rgb),), "ir": (("ir", ir),)}[mode]
     missing = [name for name, image in wanted if image is None]

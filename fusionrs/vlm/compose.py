@@ -66,6 +66,15 @@ def image_processor_for(image_size: int, mean: tuple[float, ...], std: tuple[flo
     """A square-resize image processor (no centre crop: aerial scenes have no centred subject).
 
     `crop_size` is set to the same size because `LlavaProcessor._get_num_multimodal_tokens` reads it.
+
+    Args:
+        image_size: the side in pixels every image is resized to (bicubic), square.
+        mean: per-channel normalisation mean (RGB, on the 0..1 scale).
+        std: per-channel normalisation standard deviation (RGB, on the 0..1 scale).
+
+    Returns:
+        A transformers `BitImageProcessor` that converts to RGB, resizes to
+        `image_size` x `image_size`, rescales by 1/255 and normalises with `mean` / `std`.
     """
     from transformers import BitImageProcessor
 
@@ -98,6 +107,28 @@ def compose_llava(
 
     `vision_model` is a bare vision model (`Dinov2Model`, `CLIPVisionModel`); `language_model` a
     `*ForCausalLM`. The tokenizer gains an `<image>` token; the LM's embeddings grow to match.
+
+    Args:
+        vision_model: a bare vision model whose config has `patch_size` and whose output starts
+            with a CLS token; its weights are copied into the LLaVA's vision tower.
+        language_model: a `*ForCausalLM`; its embeddings are resized (to a multiple of 64) for the
+            new token and its weights copied into the LLaVA's language model and LM head.
+        tokenizer: the language model's tokenizer; modified in place (gains `<image>`, and the EOS
+            token as pad token when it has none).
+        image_processor: the image processor of the returned `LlavaProcessor`
+            (e.g. from `image_processor_for`).
+        vision_feature_layer: which vision-tower hidden layer feeds the projector (-1: the last).
+        seed: torch seed for the fresh parts (the projector and the `<image>` embedding row).
+        projector_hidden_act: activation between the projector's two linear layers.
+
+    Returns:
+        `(model, processor)`: a `LlavaForConditionalGeneration` in eval mode (greedy generation
+        config, EOS `<|im_end|>` when the tokenizer has it) and a `LlavaProcessor` with
+        `CHAT_TEMPLATE`.
+
+    Raises:
+        FusionRSError: when the vision or language weights do not load into the LLaVA (missing or
+            unexpected keys).
     """
     import torch
     from transformers import LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
@@ -200,6 +231,21 @@ def compose_offline_llava(
     """The offline default: DINOv2-S (or `vision`, e.g. a CLIP folder) + MLP projector + SmolLM2-135M.
 
     `image_size` must be a multiple of the patch size; 112 px gives 64 tokens per image with DINOv2-S.
+
+    Args:
+        vision: a transformers vision model folder; None for the offline DINOv2-S/14. A CLIP folder
+            contributes its vision tower, its `preprocessor_config.json` mean/std and its own
+            `image_size` (which replaces the `image_size` argument).
+        llm: a causal-LM folder (model and tokenizer); None for the local SmolLM2-135M-Instruct.
+        image_size: the square input side in pixels (default `DEFAULT_IMAGE_SIZE`, 112).
+        seed: torch seed for the fresh projector and `<image>` embedding row.
+
+    Returns:
+        `(model, processor)` as from `compose_llava`.
+
+    Raises:
+        FusionRSError: when `vision` is not a model folder (no config.json) or has no `patch_size`,
+            when `image_size` is not a multiple of the patch size, or when the weights do not fit.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -239,6 +285,13 @@ def compose_tiny_llava(*, seed: int = 0) -> tuple[LlavaForConditionalGeneration,
 
     Same recipe and folder layout as the offline default (so every code path runs), in seconds;
     its byte-level BPE tokenizer is trained here on a few sentences.
+
+    Args:
+        seed: torch seed for the random weights of both towers and of the projector.
+
+    Returns:
+        `(model, processor)` as from `compose_llava`: a LLaVA on 28 px images (4 image tokens per
+        image) with a 400-token BPE vocabulary plus `<image>`.
     """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -264,7 +317,19 @@ def compose_tiny_llava(*, seed: int = 0) -> tuple[LlavaForConditionalGeneration,
 
 
 def write_vlm_config(folder: str | Path, **fields: Any) -> Path:
-    """Write (merge) fusionrs' notes beside a saved model: translator, mode, task, recipe."""
+    """Write (merge) fusionrs' notes beside a saved model: translator, mode, task, recipe.
+
+    Args:
+        folder: the saved model folder; `VLM_CONFIG_NAME` is written inside it.
+        **fields: JSON-serialisable notes; they replace the same keys of an existing file and the
+            other keys are kept.
+
+    Returns:
+        The path of the written `fusionrs_vlm.json`.
+
+    Raises:
+        FusionRSError: when an existing `fusionrs_vlm.json` is not valid JSON.
+    """
     path = Path(folder) / VLM_CONFIG_NAME
     current = read_vlm_config(folder)
     current.update(fields)
@@ -273,7 +338,17 @@ def write_vlm_config(folder: str | Path, **fields: Any) -> Path:
 
 
 def read_vlm_config(folder: str | Path) -> dict[str, Any]:
-    """fusionrs' notes beside a saved model ({} when absent: any plain LLaVA folder works)."""
+    """fusionrs' notes beside a saved model ({} when absent: any plain LLaVA folder works).
+
+    Args:
+        folder: the saved model folder that may hold `VLM_CONFIG_NAME`.
+
+    Returns:
+        The parsed notes as a dict, or `{}` when the folder has no `fusionrs_vlm.json`.
+
+    Raises:
+        FusionRSError: when `fusionrs_vlm.json` exists but is not valid JSON.
+    """
     path = Path(folder) / VLM_CONFIG_NAME
     if not path.is_file():
         return {}

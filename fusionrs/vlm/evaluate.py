@@ -24,7 +24,17 @@ REFERENCE_FIELD = {"caption": "captions", "ir_aware_caption": "ir_captions"}
 
 
 def representative_subset(dataset, n: int | None, seed: int = 0) -> list[int]:
-    """Indices of up to `n` evaluation representatives, a seeded sample in dataset order."""
+    """Indices of up to `n` evaluation representatives, a seeded sample in dataset order.
+
+    Args:
+        dataset: a `datasets.Dataset` split; its `is_eval_representative` column picks the
+            candidates (every row when the column is absent).
+        n: how many indices at most; None keeps every representative.
+        seed: seed of the `random.Random` sample taken when there are more than `n` candidates.
+
+    Returns:
+        Sorted row indices of the chosen representatives.
+    """
     flags = dataset["is_eval_representative"] if "is_eval_representative" in dataset.column_names else [True] * len(dataset)
     indices = [i for i, flag in enumerate(flags) if flag]
     if n is not None and n < len(indices):
@@ -33,7 +43,17 @@ def representative_subset(dataset, n: int | None, seed: int = 0) -> list[int]:
 
 
 def lexical_summary(predictions: Sequence[str], references: Sequence[Sequence[str]]) -> dict[str, Any]:
-    """The paper's lexical F1 and ROUGE-L with 95% CIs (fusionrs.metrics.lexical)."""
+    """The paper's lexical F1 and ROUGE-L with 95% CIs (fusionrs.metrics.lexical).
+
+    Args:
+        predictions: one generated caption per item.
+        references: the reference captions of each item (one sequence of strings per prediction).
+
+    Returns:
+        `fusionrs.metrics.lexical.lexical_scores` without its "per_item" lists ({"lexical_f1",
+        "rouge_l" as {"mean", "low", "high"}, "n", "confidence", "resamples", "seed"}), or
+        `{"note": ...}` when that module cannot be imported.
+    """
     try:
         from fusionrs.metrics import lexical
     except ImportError:
@@ -54,7 +74,28 @@ def evaluate_captions(
     batch_size: int = 16,
     keep_predictions: int = 8,
 ) -> dict[str, Any]:
-    """Generate for `rows` with `mode`/`task` and score against the task's references."""
+    """Generate for `rows` with `mode`/`task` and score against the task's references.
+
+    Args:
+        model: the captioner (e.g. from `load_vlm`).
+        processor: its processor (chat template, tokenizer, image processor).
+        rows: dataset rows with "id", the images `mode` needs ("rgb", "ir") and the reference
+            field of `task` ("captions" or "ir_captions").
+        mode: "rgb+ir", "rgb" or "ir".
+        task: "caption" (scored against `captions`) or "ir_aware_caption" (against `ir_captions`).
+        max_new_tokens: the generation length limit per caption.
+        batch_size: examples per `generate` call.
+        keep_predictions: how many (id, prediction, first reference) examples to include.
+
+    Returns:
+        A dict with "mode", "task", "n", "coco" (caption_scores without METEOR and notes),
+        "lexical" (`lexical_summary`), "generation" (timing from `generate_texts`), "mean_words",
+        "examples" (the first `keep_predictions`) and "predictions" (every generated caption).
+
+    Raises:
+        FusionRSError: when `task` has no caption references, when a row has no non-empty
+            reference, or when `mode` is unknown.
+    """
     from fusionrs.metrics.captioning import caption_scores
 
     if task not in REFERENCE_FIELD:
@@ -90,7 +131,22 @@ def evaluate_vqa(
     max_new_tokens: int = 8,
     batch_size: int = 16,
 ) -> dict[str, Any]:
-    """Answer the manifest's questions from the IR image alone; EM / token F1 overall and per type."""
+    """Answer the manifest's questions from the IR image alone; EM / token F1 overall and per type.
+
+    Args:
+        model: the VLM (e.g. from `load_vlm`).
+        processor: its processor.
+        manifest: VQA manifest rows ({id, file, question, answer, type}, as from `read_vqa_manifest`).
+        image_root: the folder the rows' `file` paths are relative to (the HIT-UAV folder).
+        max_new_tokens: the generation length limit per answer.
+        batch_size: questions per `generate` call.
+
+    Returns:
+        A dict with "n", "scores" (`fusionrs.metrics.vqa.vqa_scores` on the raw replies),
+        "scores_extracted" (the same after reducing each reply to its question type's
+        vocabulary), "generation" (timing), "examples" (the first 8 question/answer/prediction
+        triples) and "predictions".
+    """
     from fusionrs.metrics import vqa as vqa_metrics
 
     examples = vqa_examples(manifest, image_root)

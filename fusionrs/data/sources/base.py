@@ -56,7 +56,15 @@ class SourceItem:
 
 
 def normalise_split(name: str | None) -> str | None:
-    """Map a source's split names onto train / validation / test (unknown names pass through)."""
+    """Map a source's split names onto train / validation / test (unknown names pass through).
+
+    Args:
+        name: the source's split name (e.g. "val", "restval", "Testing"), or None.
+
+    Returns:
+        "train", "validation" or "test" for a name in `SPLIT_ALIASES` (case-insensitive); any other
+        name lower-cased with non-word characters replaced by '_'; None for None or a blank name.
+    """
     if name is None or str(name).strip() == "":
         return None
     key = str(name).strip().lower()
@@ -64,14 +72,29 @@ def normalise_split(name: str | None) -> str | None:
 
 
 def class_from_filename(filename: str) -> str:
-    """RSICD / AID / RSITMD names images `class_123.ext`; other sources get ''."""
+    """RSICD / AID / RSITMD names images `class_123.ext`; other sources get ''.
+
+    Args:
+        filename: an image file name or path (only the stem is used).
+
+    Returns:
+        The lower-cased class prefix before the trailing digits (e.g. "airport" for
+        "airport_12.jpg"), or "" when the stem is not letters followed by digits.
+    """
     stem = Path(filename).stem
     match = re.fullmatch(r"([A-Za-z][A-Za-z_]*?)_?\d+", stem)
     return match.group(1).lower() if match else ""
 
 
 def split_from_name(name: str) -> str | None:
-    """`ucm_test_coco_format` -> 'test': annotation files often carry their split in the name."""
+    """`ucm_test_coco_format` -> 'test': annotation files often carry their split in the name.
+
+    Args:
+        name: a file name or stem; split on non-letters into tokens.
+
+    Returns:
+        The normalised split of the first token found in `SPLIT_ALIASES`, or None when none is.
+    """
     for token in re.split(r"[^A-Za-z]+", name.lower()):
         if token in SPLIT_ALIASES:
             return SPLIT_ALIASES[token]
@@ -79,5 +102,13 @@ def split_from_name(name: str) -> str | None:
 
 
 def normalise_class(name: object) -> str:
-    """'Bare Land' / 'bareland' style names -> 'bare land' lower case with single spaces -> snake_case."""
+    """'Bare Land' / 'bareland' style names -> 'bare land' lower case with single spaces -> snake_case.
+
+    Args:
+        name: a class name of any type (converted with `str`; None and "" give "").
+
+    Returns:
+        The name stripped and lower-cased, each run of whitespace or hyphens replaced by '_'
+        (e.g. "Bare Land" -> "bare_land"); no separator is inserted into "bareland".
+    """
     return re.sub(r"[\s\-]+", "_", str(name or "").strip().lower())

@@ -20,6 +20,17 @@ __all__ = ["iter_karpathy", "iter_coco", "iter_rsitmd", "iter_nwpu", "read_json"
 
 
 def read_json(path: Path) -> Any:
+    """Read a UTF-8 JSON annotation file.
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        The decoded JSON value.
+
+    Raises:
+        SourceSpecError: the file does not exist, or is not valid UTF-8 JSON.
+    """
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -48,7 +59,21 @@ def _image_root(folder: Path) -> Path:
 
 
 def iter_karpathy(path: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
-    """Karpathy split JSON: `images[].filename/split/sentences[].raw` (+ optional `class`, `filepath`)."""
+    """Karpathy split JSON: `images[].filename/split/sentences[].raw` (+ optional `class`, `filepath`).
+
+    Args:
+        path: the annotation JSON, or a folder holding exactly one `dataset_*.json` (else one
+            `*.json`); images are read from its `images/` subfolder when there is one.
+        source_dataset: the source name stored in every item.
+        rights: the usage rights stored in every item.
+
+    Returns:
+        An iterator of `SourceItem`s, one per `images[]` entry, in file order.
+
+    Raises:
+        SourceSpecError: `path` does not exist, no or several annotation files match, the JSON is
+            unreadable or has no `images` list, or an entry has no `filename` (raised while iterating).
+    """
     annotation = _find_one(path, ("dataset_*.json", "*.json"))
     data = read_json(annotation)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
@@ -72,7 +97,22 @@ def iter_karpathy(path: Path, source_dataset: str, rights: str) -> Iterator[Sour
 
 
 def iter_coco(annotations: Path, image_dir: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
-    """COCO captions: `images[].id/file_name` + `annotations[].image_id/caption`."""
+    """COCO captions: `images[].id/file_name` + `annotations[].image_id/caption`.
+
+    Args:
+        annotations: the COCO captions JSON; a split word in its name (e.g. `*_test_*`) is the
+            default split of its images.
+        image_dir: the folder `file_name`s are relative to.
+        source_dataset: the source name stored in every item.
+        rights: the usage rights stored in every item.
+
+    Returns:
+        An iterator of `SourceItem`s, one per `images[]` entry, with all its annotations' captions.
+
+    Raises:
+        SourceSpecError: the JSON is missing, unreadable, or lacks `images` or `annotations`
+            (raised while iterating).
+    """
     data = read_json(annotations)
     if not isinstance(data, dict) or "images" not in data or "annotations" not in data:
         raise SourceSpecError(f"{annotations}: expected COCO format with 'images' and 'annotations'")
@@ -97,7 +137,22 @@ def iter_coco(annotations: Path, image_dir: Path, source_dataset: str, rights: s
 def iter_rsitmd(folder: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
     """RSITMD: `rsitmd_{train,val,test}.json`, lists of `{"image": "train/NAME.tif", "caption": str | list}`.
 
-    Train lists one caption per entry, so entries are merged per image (first-seen order)."""
+    Train lists one caption per entry, so entries are merged per image (first-seen order).
+
+    Args:
+        folder: the folder holding `rsitmd_*.json` (images under its `images/` when present), or
+            one such JSON file.
+        source_dataset: the source name stored in every item.
+        rights: the usage rights stored in every item.
+
+    Returns:
+        An iterator of `SourceItem`s, one per image, file by file; the split comes from the file
+        name (`rsitmd_val.json` -> validation).
+
+    Raises:
+        SourceSpecError: the folder has no `rsitmd_*.json`, a file is missing or not valid JSON, or
+            an entry has no `image` (raised while iterating).
+    """
     files = sorted(folder.glob("rsitmd_*.json")) if folder.is_dir() else [folder]
     if not files:
         raise SourceSpecError(f"{folder}: no rsitmd_*.json files")
@@ -125,7 +180,21 @@ def iter_rsitmd(folder: Path, source_dataset: str, rights: str) -> Iterator[Sour
 
 
 def iter_nwpu(path: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
-    """NWPU-Captions: `{class: [{filename, split, raw, raw_1..raw_4}]}`, images in `<class>/<filename>`."""
+    """NWPU-Captions: `{class: [{filename, split, raw, raw_1..raw_4}]}`, images in `<class>/<filename>`.
+
+    Args:
+        path: the annotation JSON, or a folder holding `dataset_nwpu.json` (else exactly one
+            `*.json`); images are read from its `images/` subfolder when there is one.
+        source_dataset: the source name stored in every item.
+        rights: the usage rights stored in every item.
+
+    Returns:
+        An iterator of `SourceItem`s, classes in sorted order, with up to five captions each.
+
+    Raises:
+        SourceSpecError: `path` does not exist, no or several annotation files match, or the JSON
+            is unreadable or not a mapping (raised while iterating).
+    """
     annotation = _find_one(path, ("dataset_nwpu.json", "*.json"))
     data = read_json(annotation)
     if not isinstance(data, dict):

@@ -22,7 +22,20 @@ def _images_under(folder: Path) -> list[Path]:
 
 
 def iter_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
-    """`folder/<class>/<image>`: scene classification archives (AID, UCM, NWPU-RESISC45); no captions."""
+    """`folder/<class>/<image>`: scene classification archives (AID, UCM, NWPU-RESISC45); no captions.
+
+    Args:
+        folder: the root folder, searched recursively for files with an `IMAGE_SUFFIXES` suffix.
+        source_dataset: the source name stored in every item.
+        rights: the usage rights stored in every item.
+
+    Returns:
+        An iterator of `SourceItem`s in sorted path order; the class is the image's parent folder
+        name ("" for images directly in `folder`).
+
+    Raises:
+        SourceSpecError: `folder` is not a folder (raised while iterating).
+    """
     if not folder.is_dir():
         raise SourceSpecError(f"{folder}: no such folder")
     for path in _images_under(folder):
@@ -65,7 +78,23 @@ def _pick(row: dict[str, Any], names: tuple[str, ...]) -> str | None:
 
 def iter_table(table: Path, image_dir: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
     """Images + a CSV/JSONL/parquet table: an image column and a caption column (one caption per
-    row, or a list / JSON list / '|'-separated string); rows of the same image are merged."""
+    row, or a list / JSON list / '|'-separated string); rows of the same image are merged.
+
+    Args:
+        table: the .csv, .jsonl/.ndjson or .parquet table; the image and caption columns are the
+            first of `_IMAGE_COLUMNS` / `_CAPTION_COLUMNS` present in its first row.
+        image_dir: the folder image paths are relative to.
+        source_dataset: the source name stored in every item.
+        rights: the usage rights stored in every item.
+
+    Returns:
+        An iterator of `SourceItem`s, one per distinct image in first-seen order; class and split
+        come from the first row of each image (`class`/`class_name`/`label`, `split`).
+
+    Raises:
+        SourceSpecError: the table is missing, empty, of another format, has an invalid JSONL line,
+            or lacks an image or caption column (raised while iterating).
+    """
     if not table.is_file():
         raise SourceSpecError(f"{table}: caption table not found")
     rows = _read_table(table)
@@ -103,7 +132,21 @@ def iter_table(table: Path, image_dir: Path, source_dataset: str, rights: str) -
 
 def iter_thermal(folder: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
     """Real IR-only images (e.g. HIT-UAV): `*.jsonl` rows with `file`, `split`, `objects`, `flight`,
-    or, without JSONL, every image under the folder. They fill the `ir` column and are never translated."""
+    or, without JSONL, every image under the folder. They fill the `ir` column and are never translated.
+
+    Args:
+        folder: the folder of IR images and optional `*.jsonl` manifests.
+        source_dataset: the source name stored in every item.
+        rights: the usage rights stored in every item.
+
+    Returns:
+        An iterator of `SourceItem`s with `modality="ir"`; with manifests, their objects (boxes,
+        "DontCare" dropped), captions, class, split (else the manifest's name) and flight.
+
+    Raises:
+        SourceSpecError: `folder` is not a folder, a manifest line is not valid JSON, or a row has
+            no `file` (raised while iterating).
+    """
     if not folder.is_dir():
         raise SourceSpecError(f"{folder}: no such folder")
     manifests = sorted(folder.glob("*.jsonl"))

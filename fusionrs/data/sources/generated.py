@@ -16,7 +16,24 @@ _CAPTION_COLUMNS = ("captions", "caption", "text", "sentences")
 
 def iter_hf_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
     """A `datasets` folder (`save_to_disk` output or parquet/README folder) with an image column and
-    captions; images stay encoded until staging."""
+    captions; images stay encoded until staging.
+
+    Args:
+        folder: a local datasets folder (`save_to_disk` output, else loaded with
+            `datasets.load_dataset`), or a hub dataset repo id resolved to its snapshot folder.
+        source_dataset: the source name stored in every item.
+        rights: the usage rights stored in every item.
+
+    Returns:
+        An iterator of `SourceItem`s, split by split, each holding the encoded image bytes in
+        `image`; `id`, `class_name` and `split` columns are used when present.
+
+    Raises:
+        SourceSpecError: a split has no image column (`rgb`/`image`/`img`), or a row has no embedded
+            image bytes (raised while iterating). A path that is not a folder goes to
+            `resolve_dataset_source`, whose errors pass through (FileNotFoundError,
+            HubOfflineError offline and uncached, HubRepoNotFoundError).
+    """
     import datasets
 
     from fusionrs.core.resolve import resolve_dataset_source
@@ -56,7 +73,18 @@ def iter_hf_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[S
 def iter_synth(n: int, source_dataset: str = "fusionrs_world", *, seed: int = 0, size: int = 256) -> Iterator[SourceItem]:
     """`synth:N`: N procedural-world scenes as an RGB source (their IR comes from the translator).
 
-    Scenes are rendered at staging (`SourceItem.load`), not while the build is planned."""
+    Scenes are rendered at staging (`SourceItem.load`), not while the build is planned.
+
+    Args:
+        n: the number of scenes (indices 0..n-1).
+        source_dataset: the source name stored in every item (default "fusionrs_world").
+        seed: the world seed passed to `generate_scene`.
+        size: the side of each rendered scene, in pixels (default 256).
+
+    Returns:
+        An iterator of `n` `SourceItem`s whose `load` renders the image, captions, class and
+        objects of their scene.
+    """
     from fusionrs.synth import WORLD_VERSION
 
     for index in range(n):

@@ -324,3 +324,25 @@ def test_a_live_training_step_decodes_each_image_once(tiny_data, tmp_path, monke
                               checkpoint_every=0))
     assert summary["steps"] == 2
     assert len(decoded) == 2 * 6 * images_per_row  # steps x batch x (RGB [+ translated IR]), nothing twice
+
+
+def test_data_loader_workers_build_the_same_steps_as_the_training_process(tiny_data):
+    # Step N is a function of (seed, N): a worker process builds exactly the tensors the main process
+    # would, and a feed that jumps (a resume) restarts at the asked step.
+    from fusionrs.clip.compose import build_clip
+    from fusionrs.clip.data import LiveData, StepBatches, StepFeed, load_rows
+
+    _, processor = build_clip("tiny", image_size=32)
+    steps = StepBatches(LiveData(load_rows(tiny_data, "train"), processor, 16), pairs=("rgb_text", "ir_text", "rgb_ir"),
+                        ir_view="translated", caption_policy="mixed", seed=3, batch_size=4, grad_accum=2)
+    inline, workers = StepFeed(steps, 4), StepFeed(steps, 4, num_workers=1)
+    for step in (0, 1, 3):
+        a, b = inline.micro_batches(step), workers.micro_batches(step)
+        assert len(a) == len(b) == 2
+        for x, y in zip(a, b):
+            assert x.keys() == y.keys()
+            for key in x:
+                assert (x[key] is None) == (y[key] is None), key
+                if x[key] is not None:
+                    assert torch.equal(x[key], y[key]), (step, key)
+    assert not torch.equal(inline.micro_batches(0)[0]["rgb"], inline.micro_batches(1)[0]["rgb"])

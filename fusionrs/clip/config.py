@@ -61,6 +61,9 @@ class ClipTrainConfig(BaseTrainConfig):
                                         "from it (needs both --train-top-*)")
     cache_root: str = config_field("runs/clip_cache", "feature cache folder")
     max_text_tokens: int = config_field(77, "captions are cut to this many tokens", kind="positive")
+    num_workers: int = config_field(0, "DataLoader workers that build the next steps' batches while the model "
+                                    "trains (0: in the training process; on CPU workers compete with torch's "
+                                    "threads)", kind="non_negative", metavar="N")
     steps: int = config_field(1000, "optimizer steps (budget = steps x batch size)", kind="positive")
     batch_size: int = config_field(128, "global batch (all processes x accumulation)", kind="positive")
     grad_accum: int = config_field(1, "gradient accumulation steps per optimizer step", kind="positive")

@@ -50,7 +50,14 @@ def _towers(model):
 
 
 def check_splittable(model) -> None:
-    """Raise a clear error unless the towers are ones the split forward knows (Dinov2 + Bert)."""
+    """Raise a clear error unless the towers are ones the split forward knows (Dinov2 + Bert).
+
+    Args:
+        model: a CLIP-style model with `vision_model` and `text_model`.
+
+    Raises:
+        FusionRSError: the towers are not Dinov2Model + BertModel.
+    """
     vision, text = getattr(model, "vision_model", None), getattr(model, "text_model", None)
     names = (type(vision).__name__, type(text).__name__)
     if names != ("Dinov2Model", "BertModel"):
@@ -67,7 +74,16 @@ def num_blocks(model) -> tuple[int, int]:
 def freeze_lower(model, vision_top: int, text_top: int) -> list[str]:
     """Freeze everything except the top blocks, final norm, pooler, projections and temperature.
 
-    Returns the names of the trainable parameters (what checkpoints store).
+    Args:
+        model: a splittable CLIP model (Dinov2 + Bert towers); changed in place.
+        vision_top: image blocks left trainable (0: none).
+        text_top: text layers left trainable (0: none).
+
+    Returns:
+        The names of the trainable parameters (what checkpoints store).
+
+    Raises:
+        FusionRSError: the towers cannot be split, or a count is outside 0..number of blocks.
     """
     check_splittable(model)
     nv, nt = num_blocks(model)
@@ -85,7 +101,16 @@ def freeze_lower(model, vision_top: int, text_top: int) -> list[str]:
 
 
 def vision_lower(model, pixel_values: torch.Tensor, frozen: int) -> torch.Tensor:
-    """Patch + position embeddings and the first `frozen` blocks: (B, 1 + patches, hidden)."""
+    """Patch + position embeddings and the first `frozen` blocks.
+
+    Args:
+        model: a splittable CLIP model.
+        pixel_values: (B, 3, H, W) processed images.
+        frozen: how many lower blocks to run.
+
+    Returns:
+        The hidden states, (B, 1 + patches, hidden).
+    """
     vision = model.vision_model
     hidden = vision.embeddings(pixel_values.to(vision.embeddings.patch_embeddings.projection.weight.dtype))
     for layer in vision.encoder.layer[:frozen]:
@@ -119,7 +144,16 @@ def _dinov2_last_block_cls(layer, hidden: torch.Tensor) -> torch.Tensor:
 
 
 def vision_upper(model, hidden: torch.Tensor, frozen: int) -> torch.Tensor:
-    """The remaining blocks, final LayerNorm on CLS (Dinov2's pooler_output) and the projection."""
+    """The remaining blocks, final LayerNorm on CLS (Dinov2's pooler_output) and the projection.
+
+    Args:
+        model: a splittable CLIP model.
+        hidden: `vision_lower`'s output (or its cached copy), (B, 1 + patches, hidden).
+        frozen: how many lower blocks produced `hidden`.
+
+    Returns:
+        Image embeddings, (B, projection_dim), not normalised.
+    """
     vision = model.vision_model
     layers = vision.encoder.layer
     for layer in layers[frozen:len(layers) - 1]:
@@ -138,6 +172,17 @@ def _text_mask(model, hidden: torch.Tensor, attention_mask: torch.Tensor | None)
 
 
 def text_lower(model, input_ids: torch.Tensor, attention_mask: torch.Tensor | None, frozen: int) -> torch.Tensor:
+    """Token embeddings and the first `frozen` BERT layers.
+
+    Args:
+        model: a splittable CLIP model.
+        input_ids: (B, L) token ids.
+        attention_mask: (B, L) mask, or None when nothing is padded.
+        frozen: how many lower layers to run.
+
+    Returns:
+        The hidden states, (B, L, hidden).
+    """
     text = model.text_model
     hidden = text.embeddings(input_ids=input_ids, token_type_ids=_zeros_like(input_ids))
     mask = _text_mask(model, hidden, attention_mask)
@@ -156,7 +201,17 @@ def _bert_last_layer_cls(layer, hidden: torch.Tensor, mask) -> torch.Tensor:
 
 
 def text_upper(model, hidden: torch.Tensor, attention_mask: torch.Tensor | None, frozen: int) -> torch.Tensor:
-    """The remaining layers, BERT's pooler (dense + tanh on CLS) and the projection."""
+    """The remaining layers, BERT's pooler (dense + tanh on CLS) and the projection.
+
+    Args:
+        model: a splittable CLIP model.
+        hidden: `text_lower`'s output (or its cached copy), (B, L, hidden).
+        attention_mask: (B, L) mask, or None when nothing is padded.
+        frozen: how many lower layers produced `hidden`.
+
+    Returns:
+        Text embeddings, (B, projection_dim), not normalised.
+    """
     text = model.text_model
     mask = _text_mask(model, hidden, attention_mask)
     layers = text.encoder.layer
@@ -243,11 +298,33 @@ class FeatureCache:
 def build_feature_cache(model, processor, data: str | Path, *, split: str = "train", frozen: tuple[int, int],
                         root: str | Path = "runs/clip_cache", views: Sequence[str] = CACHE_VIEWS,
                         batch_size: int = 64, max_text_tokens: int = 77, limit: int | None = None,
-                        progress: bool = True) -> FeatureCache:
+                        progress: bool = True, rows=None) -> FeatureCache:
     """Compute (or reuse) the lower-block features of every image view and caption of `split`.
 
+    Each image is decoded once: a chunk of rows is read once and every view is built from it.
     Written into a temporary folder and renamed at the end, so an interrupted run never leaves a
     half cache that a later run would trust.
+
+    Args:
+        model: a splittable CLIP model (Dinov2 + Bert towers).
+        processor: its processor.
+        data: the dataset folder (part of the cache key).
+        split: the split.
+        frozen: (vision, text) frozen lower blocks.
+        root: the folder that holds caches.
+        views: image views to cache (`CACHE_VIEWS`).
+        batch_size: rows per forward.
+        max_text_tokens: caption truncation.
+        limit: only the first N rows (ignored when `rows` is given).
+        progress: show progress bars.
+        rows: the split already loaded (a `datasets.Dataset` with rgb, ir, captions, ir_captions and
+            id), so a caller that has it does not load it again.
+
+    Returns:
+        The `FeatureCache`.
+
+    Raises:
+        FusionRSError: the model's towers cannot be split, or the data is not a FusionRS split.
     """
     import torch
     from tqdm.auto import tqdm
@@ -255,7 +332,8 @@ def build_feature_cache(model, processor, data: str | Path, *, split: str = "tra
     from fusionrs.clip.views import ir_view_image, load_split
 
     check_splittable(model)
-    rows = load_split(data, split, limit=limit)
+    if rows is None:
+        rows = load_split(data, split, limit=limit)
     key = _fingerprint(model, processor, frozen, str(data), split, len(rows))
     folder = Path(root) / f"{split}-{key}"
     if (folder / "meta.json").is_file():
@@ -265,21 +343,24 @@ def build_feature_cache(model, processor, data: str | Path, *, split: str = "tra
         model.eval()
 
         with torch.no_grad():
-            # -- images: one fp16 memmap per view
-            for view in views:
-                out = None
-                for start in tqdm(range(0, len(rows), batch_size), desc=f"cache {view}", disable=not progress):
-                    chunk = rows[start:start + batch_size]
-                    batch = [ir_view_image(rgb, ir, view) if view != "rgb" else rgb
-                             for rgb, ir in zip(chunk["rgb"], chunk["ir"])]
+            # -- images: one fp16 memmap per view, every view built from one decode of each chunk
+            images = rows.select_columns(["rgb", "ir"] if "translated" in views else ["rgb"])
+            outs: dict[str, np.ndarray] = {}
+            for start in tqdm(range(0, len(rows), batch_size), desc="cache images", disable=not progress):
+                chunk = images[start:start + batch_size]
+                rgbs = chunk["rgb"]
+                irs = chunk["ir"] if "translated" in views else [None] * len(rgbs)
+                for view in views:
+                    batch = [ir_view_image(rgb, ir, view) if view != "rgb" else rgb for rgb, ir in zip(rgbs, irs)]
                     pixels = processor.image_processor(images=batch, return_tensors="pt")["pixel_values"]
                     hidden = vision_lower(model, pixels, vision_frozen).numpy().astype(np.float16)
-                    if out is None:
-                        out = np.lib.format.open_memmap(staging / f"{view}.npy", mode="w+", dtype=np.float16,
-                                                        shape=(len(rows),) + hidden.shape[1:])
-                    out[start:start + len(batch)] = hidden
+                    if view not in outs:
+                        outs[view] = np.lib.format.open_memmap(staging / f"{view}.npy", mode="w+", dtype=np.float16,
+                                                               shape=(len(rows),) + hidden.shape[1:])
+                    outs[view][start:start + len(batch)] = hidden
+            for out in outs.values():
                 out.flush()
-                del out
+            del outs
 
             # -- captions: ragged token states (only real tokens), offsets per caption
             texts, captions, ir_captions = [], [], []

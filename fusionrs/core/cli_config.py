@@ -29,12 +29,32 @@ def _int_at_least(text: str, low: int, expected: str) -> int:
 
 
 def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1."""
+    """argparse type: an integer >= 1.
+
+    Args:
+        text: the flag's value as typed.
+
+    Returns:
+        The integer.
+
+    Raises:
+        argparse.ArgumentTypeError: not an integer, or below 1 (argparse prints one line, exits 2).
+    """
     return _int_at_least(text, 1, "a positive integer")
 
 
 def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
+    """argparse type: an integer >= 0.
+
+    Args:
+        text: the flag's value as typed.
+
+    Returns:
+        The integer.
+
+    Raises:
+        argparse.ArgumentTypeError: not an integer, or below 0 (argparse prints one line, exits 2).
+    """
     return _int_at_least(text, 0, "an integer >= 0")
 
 

@@ -126,7 +126,15 @@ def set_lr(optimizer, base_lrs: Iterable[float], factor: float) -> None:
 
 
 def out_of_time(started: float, max_minutes: float | None) -> bool:
-    """True once `max_minutes` of wall time have passed since `started` (a `time.perf_counter()`)."""
+    """True once `max_minutes` of wall time have passed since `started`.
+
+    Args:
+        started: a `time.perf_counter()` reading taken when the run (or its resumed part) began.
+        max_minutes: the wall-time budget in minutes (None: no budget).
+
+    Returns:
+        Whether the budget is spent.
+    """
     return max_minutes is not None and time.perf_counter() - started > 60 * max_minutes
 
 
@@ -204,7 +212,14 @@ def save_checkpoint(out: str | Path, step: int, *, tensors: dict[str, dict[str, 
 
 
 def latest_checkpoint(out: str | Path) -> Path | None:
-    """The newest checkpoint folder of a run (`OUT/checkpoints/step_*`, or an older run's `OUT/checkpoint-N`)."""
+    """The newest checkpoint folder of a run.
+
+    Args:
+        out: the run folder; `OUT/checkpoints/step_*` is searched, and an older run's `OUT/checkpoint-N`.
+
+    Returns:
+        The folder with the highest step, or None when the run has none.
+    """
     folders = _checkpoint_folders(Path(out))
     return folders[-1] if folders else None
 

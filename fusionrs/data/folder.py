@@ -53,17 +53,23 @@ class WriteReport:
 
 
 class _SplitShards:
-    """Rolls parquet shards of one split over when they pass the byte budget."""
+    """Rolls parquet shards of one split over when they pass the byte budget.
+
+    Rows come one at a time as encoded dicts (`add`) or as Arrow tables (`add_table`, never turned
+    into Python objects); either way shards and row groups fall at the same rows.
+    """
 
     def __init__(self, tmp_dir: Path, split: str, max_shard_bytes: int, rows_per_group: int):
         self.tmp_dir, self.split = tmp_dir, split
         self.max_shard_bytes, self.rows_per_group = max_shard_bytes, rows_per_group
         self.paths: list[Path] = []
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[dict[str, Any]] = []  # pending dict rows, after the pending table pieces
+        self.pieces: list[pa.Table] = []
+        self.pending = 0
         self.writer: pq.ParquetWriter | None = None
         self.shard_bytes = 0
 
-    def add(self, encoded_row: dict[str, Any], nbytes: int) -> None:
+    def _make_room(self, nbytes: int) -> None:
         if self.writer is not None and self.shard_bytes + nbytes > self.max_shard_bytes:
             self._flush()
             self.writer.close()
@@ -73,15 +79,43 @@ class _SplitShards:
             self.paths.append(path)
             self.writer = pq.ParquetWriter(path, FEATURES.arrow_schema)
             self.shard_bytes = 0
+
+    def add(self, encoded_row: dict[str, Any], nbytes: int) -> None:
+        self._make_room(nbytes)
         self.rows.append(encoded_row)
+        self.pending += 1
         self.shard_bytes += nbytes
-        if len(self.rows) >= self.rows_per_group:
+        if self.pending >= self.rows_per_group:
             self._flush()
 
-    def _flush(self) -> None:
-        if self.rows and self.writer is not None:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=FEATURES.arrow_schema))
+    def add_table(self, table: pa.Table, nbytes: list[int]) -> None:
+        """Append the rows of `table` (`FEATURES.arrow_schema`); `nbytes`: each row's byte estimate."""
+        start = 0
+        while start < len(table):
+            self._make_room(nbytes[start])
+            end = start
+            # rows up to the end of the row group or of the shard's byte budget
+            while end < len(table) and self.pending + (end - start) < self.rows_per_group and (
+                    end == start or self.shard_bytes + nbytes[end] <= self.max_shard_bytes):
+                self.shard_bytes += nbytes[end]
+                end += 1
+            self._seal_rows()
+            self.pieces.append(table.slice(start, end - start))
+            self.pending += end - start
+            start = end
+            if self.pending >= self.rows_per_group:
+                self._flush()
+
+    def _seal_rows(self) -> None:
+        if self.rows:
+            self.pieces.append(pa.Table.from_pylist(self.rows, schema=FEATURES.arrow_schema))
             self.rows = []
+
+    def _flush(self) -> None:
+        if self.pending and self.writer is not None:
+            self._seal_rows()
+            self.writer.write_table(self.pieces[0] if len(self.pieces) == 1 else pa.concat_tables(self.pieces))
+            self.pieces, self.pending = [], 0
 
     def close(self) -> list[Path]:
         self._flush()
@@ -145,6 +179,35 @@ class DatasetFolderWriter:
         self._splits[split].add(row, nbytes)
         self._sources[row["source_dataset"]] += 1
         self._rights.setdefault(row["source_dataset"], row["provenance"]["rights"])
+
+    def add_table(self, table: pa.Table) -> None:
+        """Append rows already validated and encoded, as an Arrow table, without making Python rows of them.
+
+        The same as `add_row` on each row in order (the builder's reshard path): rows go to the
+        shards of their `split` column.
+
+        Args:
+            table: rows with the `FEATURES` columns (cast to `FEATURES.arrow_schema`).
+        """
+        import pyarrow.compute as pc
+
+        if not len(table):
+            return
+        table = table.select(list(FEATURES.arrow_schema.names)).cast(FEATURES.arrow_schema)
+        self._ids.update(table.column("id").to_pylist())
+        sources = table.column("source_dataset").to_pylist()
+        rights = pc.struct_field(table.column("provenance"), "rights").to_pylist()
+        for source, right in zip(sources, rights):
+            self._sources[source] += 1
+            self._rights.setdefault(source, right)
+        nbytes = pc.add(pc.add(*[pc.fill_null(pc.binary_length(pc.struct_field(table.column(k), "bytes")), 0)
+                                 for k in ("rgb", "ir")]), 1024).to_pylist()
+        splits = table.column("split")
+        for split in dict.fromkeys(splits.to_pylist()):
+            mask = pc.equal(splits, split)
+            if split not in self._splits:
+                self._splits[split] = _SplitShards(self._tmp, split, self.max_shard_bytes, self.rows_per_group)
+            self._splits[split].add_table(table.filter(mask), [n for n, m in zip(nbytes, mask.to_pylist()) if m])
 
     def close(
         self,
@@ -213,7 +276,24 @@ def write_dataset_folder(
     progress: bool = True,
     total: int | None = None,
 ) -> WriteReport:
-    """Write `records` to a dataset folder in one call (see `DatasetFolderWriter`)."""
+    """Write `records` to a dataset folder in one call (see `DatasetFolderWriter`).
+
+    Args:
+        records: the records to write.
+        out_dir: the dataset folder (written into a temporary folder, moved into place at the end).
+        overwrite: replace an existing folder.
+        on_error: "skip" invalid records (listed in the report) or "raise" on the first one.
+        max_shard_bytes: start a new parquet shard past this size.
+        pretty_name: the card's title.
+        description: the card's paragraph under the title.
+        generation: how the records were made (generation.json and the card).
+        license: the declared hub licence id (never looser than the sources' rights).
+        progress: show a progress bar.
+        total: the number of records, for the progress bar.
+
+    Returns:
+        The `WriteReport`: folder, rows per split and source, records left out.
+    """
     writer = DatasetFolderWriter(out_dir, overwrite=overwrite, on_error=on_error, max_shard_bytes=max_shard_bytes)
     with writer:
         for record in tqdm(records, total=total, desc=f"writing {Path(out_dir).name}", unit="rec", disable=not progress):
@@ -242,7 +322,7 @@ def _render_card(
     info = datasets.DatasetInfo(features=FEATURES, splits=splits, download_size=report.download_bytes,
                                 dataset_size=sum(report.split_bytes.values()))
     datasets.info.DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
-    from fusionrs.hub.cards import render_dataset_card
+    from fusionrs.data.card import render_dataset_card
 
     return render_dataset_card(
         card_data,

@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from fusionrs.captions.base import IRCaptioner
 from fusionrs.captions.factory import get_captioner
+from fusionrs.data.caption_stage import CaptionTally, apply_caption, caption_chunk
 from fusionrs.errors import FusionRSError
 
 __all__ = ["recaption_folder"]
@@ -37,10 +38,27 @@ def _count_rows(folder: Path) -> int:
 
 def recaption_folder(data_dir: str | Path, out_dir: str | Path, captioner: str | IRCaptioner, *,
                      overwrite: bool = False, progress: bool = True, keep_existing: bool = False) -> dict[str, Any]:
-    """Caption every row of `data_dir` into a new folder `out_dir`; returns the filter report.
+    """Caption every row of `data_dir` into a new folder `out_dir` (the caption stage of `fusionrs build`).
 
     A rejected caption leaves the row with no IR-aware caption (`keep_existing=True` keeps the row's
     old ones instead); the row itself is always kept, as in `fusionrs build`.
+
+    Args:
+        data_dir: the built dataset folder (or what `resolve_data_dir` accepts).
+        out_dir: the new folder to write.
+        captioner: a captioner spec ("grounded", "local:...", "openai:...") or an `IRCaptioner`.
+        overwrite: replace an existing `out_dir`.
+        progress: show a progress bar.
+        keep_existing: on a rejection, keep the row's old IR-aware captions.
+
+    Returns:
+        The filter report: captioner, captioner_params, accepted, rejected, unchanged and
+        ir_caption_filter_counts (rejections per reason).
+
+    Raises:
+        FusionRSError: `out_dir` is the input folder, the input has no parquet shards, or a row has
+            no IR image bytes.
+        RuntimeError: the captioner returned a different number of results than it was given rows.
     """
     from fusionrs.data.folder import DatasetFolderWriter
     from fusionrs.data.loading import resolve_data_dir
@@ -55,8 +73,7 @@ def recaption_folder(data_dir: str | Path, out_dir: str | Path, captioner: str |
     generation: dict[str, Any] = {}
     if (src / "generation.json").is_file():
         generation = json.loads((src / "generation.json").read_text()).get("generation", {})
-    reasons: dict[str, int] = {}
-    accepted = rejected = unchanged = 0
+    tally = CaptionTally()
     params = json.dumps(cap.params, sort_keys=True, default=str)
     writer = DatasetFolderWriter(out, overwrite=overwrite)
     with writer:
@@ -64,25 +81,14 @@ def recaption_folder(data_dir: str | Path, out_dir: str | Path, captioner: str |
         pending: list[dict[str, Any]] = []
 
         def flush() -> None:
-            nonlocal accepted, rejected, unchanged
             images = [Image.open(io.BytesIO(r["ir"]["bytes"])).convert("L") for r in pending]
-            results = cap.caption(images, [list(r["captions"]) for r in pending])
-            if len(results) != len(pending):
-                raise RuntimeError(f"captioner {cap.name} returned {len(results)} results for {len(pending)} rows")
+            results = caption_chunk(cap, images, [r["captions"] for r in pending])
             for row, result in zip(pending, results):
-                if result is None:
-                    unchanged += 1
-                else:
+                if result is not None:
                     row["provenance"]["caption_model"] = cap.name
                     row["provenance"]["caption_params"] = params
-                    if result.caption is not None:
-                        row["ir_captions"] = [result.caption]
-                        accepted += 1
-                    else:
-                        reasons[result.reason] = reasons.get(result.reason, 0) + 1
-                        rejected += 1
-                        if not keep_existing:
-                            row["ir_captions"] = []
+                row["ir_captions"] = apply_caption(result, row.get("ir_captions"), keep_existing=keep_existing,
+                                                   tally=tally)
                 writer.add_row(row)
             bar.update(len(pending))
             pending.clear()
@@ -96,8 +102,9 @@ def recaption_folder(data_dir: str | Path, out_dir: str | Path, captioner: str |
         if pending:
             flush()
         bar.close()
-        report = {"captioner": cap.name, "captioner_params": cap.params, "accepted": accepted, "rejected": rejected,
-                  "unchanged": unchanged, "ir_caption_filter_counts": dict(sorted(reasons.items()))}
+        report = {"captioner": cap.name, "captioner_params": cap.params, "accepted": tally.accepted,
+                  "rejected": tally.rejected, "unchanged": tally.unchanged,
+                  "ir_caption_filter_counts": tally.filter_counts()}
         generation = {**generation, "captioner": cap.name, "ir_caption_filter_counts": report["ir_caption_filter_counts"],
                       "recaptioned_from": str(src), "ir_caption_report": report}
         writer.close(pretty_name="FusionRS dataset", generation=generation,

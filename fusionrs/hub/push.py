@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fusionrs.core.model_card import render_model_card
+from fusionrs.data.card import refresh_dataset_card
 from fusionrs.errors import FusionRSError
 from fusionrs.errors import FolderError  # noqa: F401  (defined in errors.py, re-exported here)
-from fusionrs.hub.cards import check_card, refresh_dataset_card, render_model_card
 from fusionrs.hub.resolve import HubOfflineError, is_offline
+from fusionrs.hub.validation import check_card, split_front_matter
 
 __all__ = ["FolderError", "PushReport", "PUSH_KINDS", "MODEL_KINDS", "detect_model_kind", "check_folder", "push_folder",
            "files_to_upload", "describe"]
@@ -63,7 +65,17 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def detect_model_kind(folder: str | Path) -> str:
-    """'translator' (diffusers RGBToIRPipeline folder), 'clip' (dual encoder) or 'vlm' (image-text-to-text)."""
+    """The kind of model a folder holds, read from its files.
+
+    Args:
+        folder: a model folder.
+
+    Returns:
+        'translator' (diffusers RGBToIRPipeline folder), 'clip' (dual encoder) or 'vlm' (image-text-to-text).
+
+    Raises:
+        FolderError: the folder has no model config, an unreadable one, or one of another kind of model.
+    """
     folder = Path(folder)
     if (folder / "translator_config.json").is_file() or (folder / "model_index.json").is_file():
         return "translator"
@@ -86,7 +98,21 @@ def _has_safetensors(folder: Path) -> bool:
 
 
 def check_folder(kind: str, folder: str | Path, model_kind: str | None = None) -> str | None:
-    """Refuse folders that are not what `kind` promises; returns the model kind for models."""
+    """Refuse folders that are not what `kind` promises.
+
+    Args:
+        kind: "dataset", "model" or "space".
+        folder: the folder to push.
+        model_kind: "translator", "clip" or "vlm" for a model (None: `detect_model_kind`).
+
+    Returns:
+        The model kind for a model folder; None for a dataset or a Space.
+
+    Raises:
+        FolderError: an unknown kind, or a folder that lacks what its kind needs (card, shards, app.py,
+            config, safetensors weights).
+        FileNotFoundError: `folder` does not exist.
+    """
     folder = Path(folder)
     if kind not in PUSH_KINDS:
         raise FolderError(f"unknown push kind {kind!r}; one of {', '.join(PUSH_KINDS)}")
@@ -126,7 +152,15 @@ def check_folder(kind: str, folder: str | Path, model_kind: str | None = None) -
 
 
 def files_to_upload(folder: str | Path, ignore_patterns: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
-    """(path in repo, size) of the files `upload_folder` would send, and the paths it would skip."""
+    """The files `upload_folder` would send, and the paths it would skip.
+
+    Args:
+        folder: the folder to upload.
+        ignore_patterns: glob patterns not to upload (huggingface_hub's defaults are added).
+
+    Returns:
+        ([(path in repo, size in bytes), ...], [skipped path, ...]), both sorted.
+    """
     from huggingface_hub.utils import filter_repo_objects
 
     folder = Path(folder)
@@ -141,9 +175,7 @@ def files_to_upload(folder: str | Path, ignore_patterns: list[str]) -> tuple[lis
 
 
 def _space_sdk(card: str) -> str:
-    from fusionrs.hub.cards import _split_front_matter
-
-    meta, _ = _split_front_matter(card)
+    meta, _ = split_front_matter(card)
     return str((meta or {}).get("sdk") or "gradio")
 
 
@@ -162,9 +194,29 @@ def push_folder(
 ) -> PushReport:
     """Check `folder`, write/refresh its card, create the repo (exist_ok) and upload the folder.
 
-    `kind`: dataset, model or space. `card_options` go to `render_model_card` (base_model, datasets,
-    eval_json, license, training_data). `keep_card=True` uploads the folder's own README.md (still
-    validated). Offline (`HF_HUB_OFFLINE=1`) a real push is refused at once; `dry_run` works offline.
+    Offline (`HF_HUB_OFFLINE=1`) a real push is refused at once; `dry_run` works offline.
+
+    Args:
+        kind: "dataset", "model" or "space".
+        folder: the folder to push.
+        repo_id: the target repo, ORG/NAME.
+        private: create the repo private.
+        token: a hub token (default: the logged-in one / HF_TOKEN).
+        dry_run: only report what would be uploaded and the rendered card; nothing is written.
+        model_kind: "translator", "clip" or "vlm" for a model (None: detected).
+        keep_card: upload the folder's own README.md (still validated) instead of rendering one.
+        card_options: keyword arguments for `render_model_card` (base_model, datasets, eval_json,
+            license, training_data).
+        commit_message: the commit message (default: "fusionrs push KIND").
+
+    Returns:
+        The `PushReport` (with the repo and commit URLs after a real push).
+
+    Raises:
+        FusionRSError: `repo_id` is not ORG/NAME, or there is no hub token.
+        FolderError: the folder is not what `kind` promises (see `check_folder`).
+        CardValidationError: the card breaks a hub metadata rule.
+        HubOfflineError: a real push while the hub is offline.
     """
     folder = Path(folder)
     if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
@@ -224,7 +276,15 @@ def _human(size: int) -> str:
 
 
 def describe(report: PushReport, *, show_card: bool = False) -> str:
-    """The human summary `fusionrs push` prints."""
+    """The human summary `fusionrs push` prints.
+
+    Args:
+        report: what `push_folder` returned.
+        show_card: append the card text.
+
+    Returns:
+        The summary, several lines.
+    """
     what = report.kind + (f" ({report.model_kind})" if report.model_kind else "")
     head = (f"dry run: would upload {what} {report.folder} to {report.repo_type} repo {report.repo_id}"
             if report.dry_run else f"pushed {what} {report.folder} to {report.url}")

@@ -1,7 +1,7 @@
 """Offline-aware repo resolution lives in `fusionrs.core.resolve` (every stage may need a hub folder);
 these names stay importable from here."""
 
-from fusionrs.core.resolve import (  # noqa: F401
+from fusionrs.core.resolve import (
     DATASET_PATTERNS,
     REPO_TYPES,
     HubOfflineError,
@@ -11,4 +11,6 @@ from fusionrs.core.resolve import (  # noqa: F401
     resolve_dataset_source,
     resolve_repo,
 )
-from fusionrs.core.resolve import __all__  # noqa: F401,E402
+
+__all__ = ["DATASET_PATTERNS", "REPO_TYPES", "HubOfflineError", "HubRepoNotFoundError", "is_offline", "looks_like_repo_id",
+           "resolve_dataset_source", "resolve_repo"]

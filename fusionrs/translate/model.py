@@ -18,6 +18,8 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fusionrs.core.licences import is_non_commercial
+
 if TYPE_CHECKING:
     import torch
     from diffusers import UNet2DModel
@@ -36,8 +38,6 @@ __all__ = [
 TRANSLATOR_CONFIG_NAME = "translator_config.json"
 INPUT_NORMALISATION = "rgb / 127.5 - 1 (RGB, channels first)"
 OUTPUT_RULE = "ir = (tanh(unet(rgb, timestep).sample) + 1) / 2, unfolded by pixel_shuffle"
-# Training sources whose terms forbid commercial use; a model trained on any of them inherits that.
-NON_COMMERCIAL_SOURCES = ("llvip",)
 
 
 @cache
@@ -52,7 +52,17 @@ def list_presets() -> list[str]:
 
 
 def load_preset(name: str) -> dict[str, Any]:
-    """A copy of preset `name`: {"pixel_shuffle": f, "unet": UNet2DModel kwargs}."""
+    """A copy of a generator size preset.
+
+    Args:
+        name: one of `list_presets()`.
+
+    Returns:
+        {"pixel_shuffle": f, "unet": UNet2DModel kwargs}, safe to modify.
+
+    Raises:
+        ValueError: `name` is not a preset.
+    """
     presets = _presets()
     if name not in presets:
         raise ValueError(f"unknown translator preset {name!r}; available: {', '.join(presets)}")
@@ -60,7 +70,15 @@ def load_preset(name: str) -> dict[str, Any]:
 
 
 def build_unet(preset: str | dict[str, Any], *, seed: int = 0) -> "UNet2DModel":
-    """A freshly initialised stock UNet2DModel for `preset` (a name or a preset dict), seeded."""
+    """A freshly initialised stock UNet2DModel for a preset, seeded.
+
+    Args:
+        preset: a preset name or a preset dict (as `load_preset` returns).
+        seed: the initialisation seed (the global torch RNG is left as it was).
+
+    Returns:
+        The UNet (3*f*f input and f*f output channels for pixel_shuffle f).
+    """
     import torch
     from diffusers import UNet2DModel
 
@@ -72,12 +90,30 @@ def build_unet(preset: str | dict[str, Any], *, seed: int = 0) -> "UNet2DModel":
 
 
 def pad_multiple(unet: "UNet2DModel", pixel_shuffle: int) -> int:
-    """Height and width must be multiples of this: the fold factor times one 2x per downsampling."""
+    """What height and width must be multiples of: the fold factor times one 2x per downsampling.
+
+    Args:
+        unet: the translator's UNet.
+        pixel_shuffle: the fold factor f.
+
+    Returns:
+        The multiple, in pixels.
+    """
     return int(pixel_shuffle) * 2 ** (len(unet.config.block_out_channels) - 1)
 
 
 def translate_tensor(unet: "UNet2DModel", rgb: "torch.Tensor", *, pixel_shuffle: int, timestep: int = 0) -> "torch.Tensor":
-    """B x 3 x H x W RGB in [-1, 1] (H, W multiples of `pad_multiple`) -> B x 1 x H x W IR in [0, 1]."""
+    """Translate a batch of RGB tensors to IR with one UNet pass.
+
+    Args:
+        unet: the translator's UNet.
+        rgb: B x 3 x H x W RGB in [-1, 1], H and W multiples of `pad_multiple`.
+        pixel_shuffle: the fold factor f.
+        timestep: the constant timestep the UNet runs at.
+
+    Returns:
+        B x 1 x H x W IR in [0, 1] (float32).
+    """
     import torch
     import torch.nn.functional as F
 
@@ -90,14 +126,25 @@ def translate_tensor(unet: "UNet2DModel", rgb: "torch.Tensor", *, pixel_shuffle:
 
 
 def licence_for_sources(sources: list[str]) -> str:
-    """'non-commercial' when any training source is non-commercial (LLVIP), else 'research'."""
-    lowered = [s.lower() for s in sources]
-    if any(nc in s for s in lowered for nc in NON_COMMERCIAL_SOURCES):
-        return "non-commercial"
-    return "research"
+    """The licence note a translator trained on `sources` records (the rule is `core.licences`).
+
+    Args:
+        sources: the training data sources (names or rights notes, e.g. "llvip", "world").
+
+    Returns:
+        "non-commercial" when any source is non-commercial (LLVIP, CC-BY-NC, ...), else "research".
+    """
+    return "non-commercial" if any(is_non_commercial(source) for source in sources) else "research"
 
 
 def read_translator_config(folder: str | Path) -> dict[str, Any]:
-    """The translator_config.json of a translator folder (empty dict if absent)."""
+    """The translator_config.json of a translator folder.
+
+    Args:
+        folder: the translator folder.
+
+    Returns:
+        The notes; {} when the folder has none.
+    """
     path = Path(folder) / TRANSLATOR_CONFIG_NAME
     return json.loads(path.read_text()) if path.is_file() else {}

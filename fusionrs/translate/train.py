@@ -92,7 +92,19 @@ def _to_tensor(batch: np.ndarray, device):
 
 def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str, sources: list[str],
                     extra: dict[str, Any] | None = None) -> Path:
-    """Write a translator folder: pipeline (model_index.json + unet/) + translator_config.json."""
+    """Write a translator folder: pipeline (model_index.json + unet/), translator_config.json and README.md.
+
+    Args:
+        folder: the folder to write (created when missing).
+        unet: the trained UNet2DModel.
+        pixel_shuffle: its fold factor.
+        preset: the size preset it was built from.
+        sources: the training data sources (they decide the licence note, `licence_for_sources`).
+        extra: more entries for translator_config.json (training recipe, data counts).
+
+    Returns:
+        `folder`, as a Path.
+    """
     from fusionrs.translate.pipeline_rgb_to_ir import RGBToIRPipeline
     from fusionrs.translate.model import INPUT_NORMALISATION, OUTPUT_RULE, TRANSLATOR_CONFIG_NAME, licence_for_sources
 
@@ -119,10 +131,10 @@ def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str
 
 
 def _write_card(folder: Path, config: dict[str, Any]) -> None:
-    """README.md from model_cards/translator.md with full hub metadata (fusionrs.hub.cards)."""
-    from fusionrs.hub.cards import render_model_card
+    """README.md from model_cards/translator.md with full hub metadata (`translate.card`)."""
+    from fusionrs.translate.card import write_translator_card
 
-    (folder / "README.md").write_text(render_model_card("translator", folder))
+    write_translator_card(folder)
 
 
 def _save_checkpoint(out: Path, step: int, unet, disc, dom_disc, opt_g, opt_d) -> None:
@@ -157,7 +169,19 @@ def _sample_grid(unet, pixel_shuffle: int, pairs, path: Path, device) -> None:
 
 
 def train(cfg: TrainConfig) -> dict[str, Any]:
-    """Train (or resume) a translator; returns a summary dict. The final model is saved to `out/final`."""
+    """Train (or resume) a translator. The final model is saved to `out/final`.
+
+    Args:
+        cfg: the training recipe (data, preset, losses, steps, checkpointing, time budget).
+
+    Returns:
+        A summary: steps, resumed_from, seconds, data_counts, sources, the per-step history and
+        (on the main process) the saved model folder.
+
+    Raises:
+        FusionRSError: `cfg.crop` is not a multiple of what the preset needs (`pad_multiple`), or
+            the training data cannot be loaded.
+    """
     import torch
     from accelerate import Accelerator
     from tqdm.auto import tqdm

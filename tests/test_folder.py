@@ -148,3 +148,33 @@ def test_raise_mode_and_existing_folder(tmp_path):
         DatasetFolderWriter(tmp_path / "ds2")
     with pytest.raises(FusionRSError, match="no valid records"):
         write_dataset_folder([record], tmp_path / "ds3", progress=False)
+
+
+def test_an_arrow_table_writes_the_same_shards_as_its_rows(tmp_path):
+    # the builder's reshard path: rows stay Arrow from staged chunk to shard (DatasetFolderWriter.add_table)
+    import filecmp
+
+    import pyarrow as pa
+
+    from fusionrs.data.schema import FEATURES
+
+    source = tmp_path / "sources"
+    source.mkdir()
+    rows = [FEATURES.encode_example(r.validate().to_row()) for r in make_records(14, source)]
+    outs = {}
+    for name in ("rows", "tables"):
+        writer = DatasetFolderWriter(tmp_path / name, max_shard_bytes=3000, rows_per_group=3)
+        with writer:
+            if name == "rows":
+                for row in rows:
+                    writer.add_row(row)
+            else:  # chunks that cross row groups, shards and splits
+                for start in (0, 5, 6, 11):
+                    part = rows[start:{0: 5, 5: 6, 6: 11, 11: 14}[start]]
+                    writer.add_table(pa.Table.from_pylist(part, schema=FEATURES.arrow_schema))
+            outs[name] = writer.close(pretty_name="same")
+    assert outs["rows"].shards == outs["tables"].shards and len(outs["rows"].shards["train"]) > 1
+    assert outs["rows"].source_counts == outs["tables"].source_counts
+    files = [shard for names in outs["rows"].shards.values() for shard in names] + ["generation.json"]
+    for file in files:
+        assert filecmp.cmp(tmp_path / "rows" / file, tmp_path / "tables" / file, shallow=False), file

@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from fusionrs.core.atomic import atomic_file, write_json_atomic
+from fusionrs.data.caption_stage import apply_caption, caption_chunk
 from fusionrs.data.schema import FEATURES, FusionRecord, Provenance, validate_locator
 from fusionrs.data.sources import SourceItem, SourceSpec, iter_source
 from fusionrs.errors import FusionRSError
@@ -109,6 +110,12 @@ def plan_items(config: BuildConfig) -> list[PlannedItem]:
     """Enumerate every item with its global index; catch metadata problems before any pixel is read.
 
     Duplicate ids (first occurrence wins) and bad locators become per-item errors, not crashes.
+
+    Args:
+        config: the build (its sources, `limit_per_source`, `synth_size` and `seed`).
+
+    Returns:
+        Every item in global index order, with `error` set for the ones that cannot be staged.
     """
     planned: list[PlannedItem] = []
     seen: set[str] = set()
@@ -210,19 +217,14 @@ def _stage_chunk(planned: list[PlannedItem], config: BuildConfig, kinds: dict[st
         records.append((p, record, p.item.source_split or "", captions))
         keys_from[p.index] = image  # split keys come from source pixels, never from the translator
 
-    results: list[Any] = []
-    for start in range(0, len(records), captioner.batch_size):
-        batch = records[start : start + captioner.batch_size]
-        ir_images = [translated[p.index] if p.index in translated else keys_from[p.index] for p, _, _, _ in batch]
-        results += captioner.caption(ir_images, [c for _, _, _, c in batch])
+    ir_images = [translated[p.index] if p.index in translated else keys_from[p.index] for p, _, _, _ in records]
+    results = caption_chunk(captioner, ir_images, [c for _, _, _, c in records])
 
     rows = []
     for (p, record, source_split, captions), result in zip(records, results):
-        if result is not None:
-            if result.caption is None:  # the record stays, without an IR-aware caption
-                failures.append({"index": p.index, "id": p.record_id, "stage": FILTER_STAGE, "reason": result.reason})
-            else:
-                record.ir_captions = [result.caption]
+        if result is not None and result.caption is None:  # the record stays, without an IR-aware caption
+            failures.append({"index": p.index, "id": p.record_id, "stage": FILTER_STAGE, "reason": result.reason})
+        record.ir_captions = apply_caption(result, record.ir_captions)
         try:
             record.validate()
         except FusionRSError as exc:
@@ -271,7 +273,23 @@ def build_dataset(
     overwrite: bool = False,
     progress: bool = True,
 ) -> BuildReport:
-    """Run (or resume) a build; returns the report on rank 0 (other ranks get a partial one)."""
+    """Run (or resume) a build; returns the report on rank 0 (other ranks get a partial one).
+
+    Args:
+        config: everything that decides the build's content.
+        out_dir: the dataset folder to write.
+        work_dir: where staged chunks live between runs (default: `OUT_DIR.work` beside it).
+        overwrite: replace a non-empty `out_dir`.
+        progress: show progress bars.
+
+    Returns:
+        The `BuildReport`: rows per split, failures, chunks staged and reused, split statistics.
+
+    Raises:
+        FileExistsError: `out_dir` is not empty and `overwrite` is False.
+        FusionRSError: two sources share a name, the work folder was staged with other settings, a
+            staged chunk is missing, or no item could be staged.
+    """
     from fusionrs.captions import get_captioner
     from fusionrs.translate import get_translator
 
@@ -328,7 +346,9 @@ def _prepare_work_dir(work_dir: Path, config: BuildConfig) -> None:
                       default=str)
 
 
-def _iter_chunks(chunks_dir: Path, n_chunks: int, columns: list[str] | None = None) -> Iterator[tuple[pa.Table, list]]:
+def _iter_chunks(chunks_dir: Path, n_chunks: int, columns: list[str] | None = None
+                 ) -> Iterator[tuple[pa.Table, list]]:
+    """Each staged chunk once, in order: (its `columns` as an Arrow table, its failures from the footer)."""
     for c in range(n_chunks):
         path = chunks_dir / f"chunk-{c:06d}.parquet"
         if not path.exists():
@@ -338,11 +358,24 @@ def _iter_chunks(chunks_dir: Path, n_chunks: int, columns: list[str] | None = No
         yield file.read(columns=columns), failures
 
 
+def _with_assignments(table: pa.Table, assignments: dict[str, dict[str, Any]]) -> pa.Table:
+    """`table` with its split, group_id and is_eval_representative columns set from the split manifest."""
+    assigned = [assignments[i] for i in table.column("id").to_pylist()]
+    columns = {"split": pa.array([a["split"] for a in assigned], pa.string()),
+               "group_id": pa.array([a["group_id"] for a in assigned], pa.string()),
+               "is_eval_representative": pa.array([bool(a["is_eval_representative"]) for a in assigned], pa.bool_())}
+    for name, column in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), name, column)
+    return table
+
+
 def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, chunks_dir: Path, out_dir: Path,
               report: BuildReport, progress: bool) -> None:
     from fusionrs.data.folder import DatasetFolderWriter
     from fusionrs.data.splits import SplitKey, make_splits
 
+    # Two passes over the staged chunks: the split keys (small columns, no image bytes) for the global
+    # split, then each chunk's record columns, read once and kept as Arrow tables from file to shard.
     keys, failures = [], []
     key_columns = ["id", "source_dataset", "source_id", "phash", "crop_phashes", "pixel_hash", "caption_key",
                    "source_split"]
@@ -364,13 +397,9 @@ def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, ch
     writer = DatasetFolderWriter(out_dir, overwrite=True)
     with writer:
         bar = tqdm(total=len(keys), desc="writing dataset", unit="rec", disable=not progress)
-        for table, _ in _iter_chunks(chunks_dir, n_chunks):
-            for row in table.drop_columns([f.name for f in _KEY_FIELDS]).to_pylist():
-                assignment = manifest.assignments[row["id"]]
-                row.update(split=assignment["split"], group_id=assignment["group_id"],
-                           is_eval_representative=bool(assignment["is_eval_representative"]))
-                writer.add_row(row)
-                bar.update(1)
+        for table, _ in _iter_chunks(chunks_dir, n_chunks, list(FEATURES.arrow_schema.names)):
+            writer.add_table(_with_assignments(table, manifest.assignments))
+            bar.update(len(table))
         bar.close()
         failures.sort(key=lambda f: f["index"])
         left_out = [f for f in failures if f["stage"] != FILTER_STAGE]

@@ -78,6 +78,16 @@ def validate_locator(locator: str, record_id: str = "?") -> str:
 
     Locators travel with published datasets, so they must never leak a user's absolute paths nor
     point outside the source root.
+
+    Args:
+        locator: a path relative to the source root (`\\` separators are accepted and converted).
+        record_id: the record named in the error.
+
+    Returns:
+        The locator as a POSIX relative path ("" stays "").
+
+    Raises:
+        LocatorError: the locator is absolute or holds `..`.
     """
     if locator == "":
         return locator
@@ -203,7 +213,15 @@ class FusionRecord:
 
 
 def encode_image(image: ImageLike, mode: str) -> bytes:
-    """Losslessly encode `image` (PNG), or pass encoded bytes through unchanged."""
+    """Losslessly encode `image` (PNG), or pass encoded bytes through unchanged.
+
+    Args:
+        image: a PIL image, or encoded bytes (returned as they are).
+        mode: the PIL mode to store a decoded image in (`RGB`, `L`).
+
+    Returns:
+        The encoded bytes.
+    """
     if isinstance(image, bytes):
         return image
     if image.mode != mode:
@@ -213,15 +231,34 @@ def encode_image(image: ImageLike, mode: str) -> bytes:
     return buffer.getvalue()
 
 
+def _complete(data: bytes, image_format: str | None) -> bool:
+    """True when JPEG / PNG bytes end as a whole file does; raises OSError when they are cut short.
+
+    The cheap stand-in for a full decode (the builder's pass-through bytes were decoded once already):
+    a PNG has its IEND chunk, a JPEG an end-of-image marker after its last scan (entropy-coded data
+    never holds one). False for other formats, which the caller decodes.
+    """
+    if image_format == "PNG":
+        if data.rfind(b"IEND") < 8:
+            raise OSError("image file is truncated (no IEND chunk)")
+        return True
+    if image_format in ("JPEG", "MPO"):
+        if data.find(b"\xff\xd9", max(data.rfind(b"\xff\xda"), 2)) < 0:
+            raise OSError("image file is truncated (no end-of-image marker after the last scan)")
+        return True
+    return False
+
+
 def _image_size(image: ImageLike | None, record_id: str, name: str) -> tuple[int, int] | None:
     if image is None:
         return None
     expected = "RGB" if name == "rgb" else "L"
     if isinstance(image, bytes):
         try:
-            with Image.open(io.BytesIO(image)) as opened:
-                opened.load()  # a truncated payload fails here, not at training time
+            with Image.open(io.BytesIO(image)) as opened:  # reads the header: mode and size, no pixels
                 mode, size = opened.mode, opened.size
+                if not _complete(image, opened.format):
+                    opened.load()  # other formats: decode, so a truncated payload fails here, not at training time
         except Exception as exc:  # PIL raises many types for bad bytes
             raise RecordError(record_id, name, f"encoded image does not decode ({exc})") from None
     elif isinstance(image, Image.Image):

@@ -49,7 +49,20 @@ PROJECTOR = "multi_modal_projector"
 
 def load_base(base: str | None, *, qlora: bool = False, image_size: int | None = None, vision: str | None = None):
     """(model, processor): `None`/"offline" composes the offline LLaVA, "tiny" a seeded tiny one (tests,
-    smoke runs); else any image-text-to-text folder."""
+    smoke runs); else any image-text-to-text folder.
+
+    Args:
+        base: a model folder, "offline" (or None / ""), or "tiny".
+        qlora: load a folder's base in 4 bits (CUDA + bitsandbytes).
+        image_size: with "offline": the image side in pixels.
+        vision: with "offline": a vision tower folder instead of the default.
+
+    Returns:
+        (model, processor).
+
+    Raises:
+        FusionRSError: `qlora` with the composed base, or a folder without config.json.
+    """
     if base == "tiny":
         from fusionrs.vlm.compose import compose_tiny_llava
 
@@ -88,7 +101,15 @@ def _qlora_kwargs() -> dict[str, Any]:
 
 
 def wrap_lora(model, config: VLMTrainConfig):
-    """peft LoRA on the LLM projections; the projector is trained fully and saved with the adapter."""
+    """peft LoRA on the LLM projections; the projector is trained fully and saved with the adapter.
+
+    Args:
+        model: the base model (all its parameters are frozen first).
+        config: LoRA rank / alpha / dropout and `qlora`.
+
+    Returns:
+        The peft model.
+    """
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 
     if config.qlora:
@@ -142,39 +163,63 @@ class FeatureCache:
             self.features = load_file(str(self.path))
 
     def ensure(self, model, processor, examples: Iterable[dict[str, Any]], batch_size: int = 32) -> int:
-        """Compute features for every image key not cached yet; returns how many were added."""
+        """Compute features for every image key not cached yet; returns how many were added.
+
+        Only examples with an uncached key are read, each once (all its images from one decode), and
+        at most `batch_size` images are held at a time.
+        """
         import torch
 
         from fusionrs.vlm.data import example_images
 
-        todo: dict[str, Any] = {}
-        for example in examples:
-            for key, image in zip(example["image_keys"], example_images(example)):
-                if key not in self.features and key not in todo:
-                    todo[key] = image
-        keys = list(todo)
         parameter = next(model.model.vision_tower.parameters())
-        for start in range(0, len(keys), batch_size):
-            chunk = keys[start:start + batch_size]
-            pixels = processor.image_processor([todo[k] for k in chunk], return_tensors="pt")["pixel_values"]
+        pending: dict[str, Any] = {}
+        added = 0
+
+        def flush() -> None:
+            nonlocal added
+            keys = list(pending)
+            pixels = processor.image_processor([pending[k] for k in keys], return_tensors="pt")["pixel_values"]
             with torch.no_grad():
                 feats = vision_features(model, pixels.to(parameter.device, parameter.dtype))
-            for key, value in zip(chunk, feats):
+            for key, value in zip(keys, feats):
                 self.features[key] = value.to(torch.float16).contiguous().cpu()
-            print(f"vision features {min(start + batch_size, len(keys))}/{len(keys)}", file=sys.stderr, flush=True)
-        if keys and self.path is not None:
+            added += len(keys)
+            pending.clear()
+            print(f"vision features {added} computed", file=sys.stderr, flush=True)
+
+        for example in examples:
+            todo = [key for key in example["image_keys"] if key not in self.features and key not in pending]
+            if not todo:
+                continue
+            for key, image in zip(example["image_keys"], example_images(example)):
+                if key in todo:
+                    pending[key] = image
+                    if len(pending) == batch_size:
+                        flush()
+        if pending:
+            flush()
+        if added and self.path is not None:
             from safetensors.torch import save_file
 
             with atomic_file(self.path) as tmp:
                 save_file(self.features, str(tmp))
-        return len(keys)
+        return added
+
+    def _check(self, keys: Sequence[str]) -> None:
+        missing = [key for key in keys if key not in self.features]
+        if missing:
+            raise FusionRSError(f"vision features missing for {missing[:3]} (run FeatureCache.ensure first)")
+
+    def image_tokens(self, keys: Sequence[str]) -> list[int]:
+        """How many image tokens each image stands for in the prompt: its number of feature rows."""
+        self._check(keys)
+        return [int(self.features[key].shape[0]) for key in keys]
 
     def stack(self, keys: Sequence[str]):
         import torch
 
-        missing = [key for key in keys if key not in self.features]
-        if missing:
-            raise FusionRSError(f"vision features missing for {missing[:3]} (run FeatureCache.ensure first)")
+        self._check(keys)
         return torch.stack([self.features[key] for key in keys])
 
 
@@ -274,14 +319,12 @@ def example_streams(cfg: VLMTrainConfig, rows=None) -> Callable[[], Iterator[dic
 
         examples = vqa_examples(build_vqa_manifest(cfg.hit_uav, "train"), cfg.hit_uav)
         return lambda: _cycle(examples, cfg.seed)
-    from fusionrs.vlm.data import caption_stream
+    from fusionrs.vlm.data import caption_stream, load_rows
 
     if rows is None:
         if not cfg.data:
             raise FusionRSError(f"--task {cfg.task} needs --data DIR (a FusionRS dataset folder)")
-        from fusionrs.data.loading import load_dataset
-
-        rows = load_dataset(cfg.data, split="train")
+        rows = load_rows(cfg.data, "train", mode=cfg.mode)  # one split, only the columns the task reads
     return lambda: caption_stream(rows, cfg.task, cfg.mode, seed=cfg.seed)
 
 
@@ -380,7 +423,10 @@ def fit_vlm(model, processor, examples: Iterator[dict[str, Any]], config: VLMTra
     done = start_step
     for step in range(start_step, config.steps):
         batch_examples = [next(examples) for _ in range(config.batch_size)]
-        batch = collate([encode_example(processor, ex, config.max_answer_tokens) for ex in batch_examples], pad)
+        # each image is decoded once here, or not at all with cached features (no pixel values either)
+        batch = collate([encode_example(processor, ex, config.max_answer_tokens,
+                                        image_tokens=llava_cache.image_tokens(ex["image_keys"]) if llava_cache else None)
+                         for ex in batch_examples], pad)
         set_lr(optimizer, base_lrs, _lr_factor(step, config))
         loss = _step_loss(model, batch, llava_cache)
         accelerator.backward(loss)

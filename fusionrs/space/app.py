@@ -2,7 +2,12 @@
 
 Endpoints (gradio_client `api_name`): `/translate`, `/caption`, `/classify`, `/search`, `/browse`.
 Uploads are validated before anything runs (`fusionrs.space.validate`); model problems and unconfigured
-tabs come back as one friendly message, never a traceback.
+tabs come back as one friendly message, never a traceback. Every refusal has a message, never gradio's bare
+`{"error": null}`: payloads gradio itself refuses before an event runs (a file that was not uploaded here,
+the wrong type or number of inputs) are turned into `gr.Error` by a guard around the demo's
+`preprocess_data`, and anything unexpected inside an event becomes a generic message (logged with its
+traceback). Output images are written by `fusionrs.space.outputs.OutputFiles`, one folder per request, so
+concurrent identical requests never share (and truncate) a file.
 """
 
 from __future__ import annotations
@@ -11,6 +16,9 @@ import base64
 import functools
 import html
 import io
+import logging
+import math
+from pathlib import Path
 from typing import Any
 
 import gradio as gr
@@ -18,7 +26,8 @@ from PIL import Image
 
 from fusionrs.errors import FusionRSError
 from fusionrs.space.config import SpaceConfig
-from fusionrs.space.models import SpaceModels, example_scenes, pretty_label
+from fusionrs.space.models import SpaceModels, check_text, example_scenes, pretty_label
+from fusionrs.space.outputs import OutputFiles
 from fusionrs.space.validate import UploadLimits, decode_upload
 
 __all__ = ["build_demo", "launch"]
@@ -33,10 +42,19 @@ CAPTION_MODES = ["RGB + IR", "RGB only"]
 MODALITIES = ["RGB", "IR"]
 THUMB_PX = 96
 SOURCES = ["upload", "clipboard"]  # no webcam: aerial images come from files
+IMAGE_INPUTS = (gr.Image, gr.ImageSlider)
+NUMBER_INPUTS = (gr.Number, gr.Slider)
+UPLOAD_HINT = "upload it through the page, or with gradio_client's handle_file (it posts to /gradio_api/upload)"
+log = logging.getLogger(__name__)
 
 
 def _friendly(fn):
-    """Turn our own errors into a gr.Error with the message (gradio shows it as a toast / client error)."""
+    """Turn every error into a gr.Error with a message (gradio shows it as a toast / client error).
+
+    Our own errors keep their message; anything else (a bug, a library failure on odd input) is logged with
+    its traceback and answered with a generic sentence naming only the error type, so no internal detail
+    (paths, values) leaks and the client never sees `{"error": null}`.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -46,8 +64,96 @@ def _friendly(fn):
             raise
         except (FusionRSError, FileNotFoundError) as error:
             raise gr.Error(str(error)) from None
+        except MemoryError:
+            raise gr.Error("This request needs more memory than the Space has; try a smaller image.") from None
+        except Exception as error:  # noqa: BLE001 - a message for the user; the traceback goes to the log
+            log.exception("event %s failed", fn.__name__)
+            raise gr.Error(f"The Space could not complete this request ({type(error).__name__}). Please try "
+                           "again; if it keeps failing, report it with the input that caused it.") from None
 
     return wrapper
+
+
+def _label(block: Any, index: int) -> str:
+    label = getattr(block, "label", None)
+    return f"{label} (input {index + 1})" if label else f"input {index + 1}"
+
+
+def _payload_problem(block_fn: Any, inputs: list[Any]) -> str | None:
+    """Why gradio would refuse this request's inputs before the event runs (None: nothing found).
+
+    Checks what gradio refuses without a message: too few inputs, an image input that is not file data, a
+    number input that is not a finite number, a text input that is not text.
+    """
+    blocks = list(getattr(block_fn, "inputs", []) or [])
+    if not isinstance(inputs, list) or len(inputs) < len(blocks):
+        got = len(inputs) if isinstance(inputs, list) else type(inputs).__name__
+        names = ", ".join(str(getattr(b, "label", None) or type(b).__name__) for b in blocks)
+        return f"This endpoint takes {len(blocks)} inputs ({names}); the request sent {got}."
+    for index, (block, value) in enumerate(zip(blocks, inputs)):
+        if value is None:
+            continue
+        if isinstance(block, IMAGE_INPUTS):
+            if not isinstance(value, dict):
+                return (f"The {_label(block, index)} must be an uploaded image file (file data such as "
+                        f"{{\"path\": ..., \"meta\": {{\"_type\": \"gradio.FileData\"}}}}), not "
+                        f"{type(value).__name__}: {UPLOAD_HINT}.")
+            for key in ("path", "url", "orig_name"):
+                if value.get(key) is not None and not isinstance(value[key], str):
+                    return f"The {_label(block, index)} file data has a {type(value[key]).__name__} {key!r}; " \
+                           "expected text."
+        elif isinstance(block, NUMBER_INPUTS):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                return f"The {_label(block, index)} must be a finite number, not {value!r:.40}."
+        elif isinstance(block, gr.Textbox) and not isinstance(value, str):
+            return f"The {_label(block, index)} must be text, not {type(value).__name__}."
+    return None
+
+
+def _refusal(error: BaseException) -> str:
+    """The message for an error gradio raised while taking in a request (before the event ran)."""
+    from gradio.exceptions import InvalidPathError
+
+    if isinstance(error, InvalidPathError):
+        return ("A file in this request was refused: it was not uploaded to this Space (only files posted to "
+                f"its upload route can be used); {UPLOAD_HINT}.")
+    errors = getattr(error, "errors", None)
+    if callable(errors):  # pydantic's ValidationError: name the first bad field, not the whole dump
+        try:
+            first = errors()[0]
+            where = ".".join(str(part) for part in first.get("loc", ())) or "value"
+            return f"The request's file data is malformed: {where}: {first.get('msg', 'invalid')}."
+        except Exception:  # noqa: BLE001
+            pass
+    reason = (str(error).strip().splitlines() or [""])[0][:200]
+    return f"The request was refused ({type(error).__name__}){': ' + reason if reason else ''}."
+
+
+def _guard_requests(demo: gr.Blocks) -> None:
+    """Make gradio's own input refusals messages: wrap this demo's `preprocess_data` (gradio 6.31).
+
+    gradio checks a request's inputs before the event runs (input count, that a file was uploaded here,
+    file-data shape, number bounds) and, unless launched with `show_error=True`, answers any error that is not
+    a `gr.Error` with `{"error": null}`. The guard checks the common cases first with our own sentences
+    (`_payload_problem`) and turns whatever else gradio raises there into a `gr.Error` (`_refusal`). It is set
+    on this instance only, so both entry points (`launch` and spaces/fusionrs/app.py) get it.
+    """
+    original = demo.preprocess_data
+
+    @functools.wraps(original)
+    async def preprocess_data(block_fn, inputs, *args, **kwargs):
+        problem = _payload_problem(block_fn, inputs)
+        if problem:
+            raise gr.Error(problem)
+        try:
+            return await original(block_fn, inputs, *args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as error:  # noqa: BLE001 - gradio's refusal, as a message
+            log.info("request refused before %s ran: %r", getattr(block_fn, "name", "?"), error)
+            raise gr.Error(_refusal(error)) from None
+
+    demo.preprocess_data = preprocess_data
 
 
 def _data_url(image: Image.Image, side: int = THUMB_PX) -> str:
@@ -114,12 +220,18 @@ def build_demo(config: SpaceConfig | None = None, models: SpaceModels | None = N
     models = models or SpaceModels(config)
     config = models.config
     limits = UploadLimits(max_bytes=config.max_bytes, max_pixels=config.max_pixels)
+    from gradio.utils import get_upload_folder
+
+    # Returned images: one folder per request inside gradio's cache (served as they are, never shared).
+    files = OutputFiles(Path(get_upload_folder()) / "fusionrs-outputs")
+    max_text = config.max_text_chars
     status = models.status()
     splits = models.splits()
     from fusionrs.data.loading import cache_dir
 
     examples = example_scenes(cache_dir() / "space" / "examples", config.examples) if config.examples else []
-    limit_text = f"Uploads: up to {config.max_upload_mb:g} MB and {config.max_megapixels:g} megapixels."
+    limit_text = (f"Uploads: up to {config.max_upload_mb:g} MB and {config.max_megapixels:g} megapixels; "
+                  f"texts up to {max_text:,} characters.")
 
     # ---------------------------------------------------------------- event functions
     # Events run with preprocess=False: image inputs arrive as gradio's stored-file dicts and are checked
@@ -127,44 +239,58 @@ def build_demo(config: SpaceConfig | None = None, models: SpaceModels | None = N
     def rgb_upload(payload, what="RGB image"):
         return decode_upload(payload, mode="RGB", limits=limits, what=what)
 
+    def whole(value, what: str, default: int) -> int:
+        if value is None or value == "":
+            return default
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise gr.Error(f"The {what} must be a finite number, not {value!r:.40}.")
+        return int(value)
+
+    # Every returned image is a PNG path from `files` (see fusionrs.space.outputs for why not a PIL image).
     @_friendly
     def translate(rgb_file):
         rgb = rgb_upload(rgb_file)
         answer = models.translate(rgb)
-        return rgb, answer.value, (rgb, answer.value.convert("RGB")), answer.source
+        folder = files.request_folder()
+        rgb_path, ir_path = files.save(rgb, folder, "rgb"), files.save(answer.value, folder, "ir")
+        return rgb_path, ir_path, (rgb_path, ir_path), answer.source
 
     @_friendly
     def caption(rgb_file, ir_file, mode: str, user_caption: str):
-        rgb = rgb_upload(rgb_file)
-        ir = decode_upload(ir_file, mode="L", limits=limits, what="IR image", required=False)
+        user_caption = check_text(user_caption, what="caption", limit=max_text)
         if mode not in CAPTION_MODES:
             raise gr.Error(f"Inputs must be one of {', '.join(CAPTION_MODES)}.")
-        answer = models.caption(rgb, ir, use_ir=mode == "RGB + IR", user_caption=user_caption or "")
+        rgb = rgb_upload(rgb_file)
+        ir = decode_upload(ir_file, mode="L", limits=limits, what="IR image", required=False)
+        answer = models.caption(rgb, ir, use_ir=mode == "RGB + IR", user_caption=user_caption)
         value = answer.value
-        return value["caption"], value["ir_aware_caption"], value["ir"], answer.source
+        ir_path = files.save(value["ir"], files.request_folder(), "ir") if value["ir"] is not None else None
+        return value["caption"], value["ir_aware_caption"], ir_path, answer.source
 
     @_friendly
     def classify(image_file, modality: str, labels: str):
+        labels = check_text(labels, what="label list", limit=max_text)
         image = rgb_upload(image_file, what="image")
-        answer = models.classify(image, modality, [t for t in (labels or "").split(",")])
+        answer = models.classify(image, modality, labels.split(","))
         return answer.value, answer.source
 
     @_friendly
     def search(query: str, modality: str, k: float):
-        answer = models.search(query, modality, int(k))
-        items = [((item.rgb if modality == "RGB" else item.ir),
+        answer = models.search(query, modality, whole(k, "number of results", 8))
+        key = "rgb" if modality == "RGB" else "ir"
+        items = [(files.gallery_file((item.split, item.id, key), item.rgb if key == "rgb" else item.ir),
                   f"{item.id} · {pretty_label(item.class_name)} · {score:.3f} · {item.caption()}")
                  for item, score in answer.value]
         return items, answer.source
 
     @_friendly
     def browse(split: str, page: float):
-        answer = models.browse(split, int(page or 1))
+        answer = models.browse(split, whole(page, "page", 1))
         return (_rows_html(answer.value), [_row_summary(r) for r in answer.value], answer.source,
                 answer.extra["page"])
 
     def step(split: str, page: float, delta: int):
-        return browse(split, int(page or 1) + delta)
+        return browse(split, whole(page, "page", 1) + delta)
 
     # Every model-running event draws from one pool of `concurrency` workers: they share the models and the CPUs.
     shared = {"concurrency_limit": config.concurrency, "concurrency_id": "models"}
@@ -204,7 +330,7 @@ def build_demo(config: SpaceConfig | None = None, models: SpaceModels | None = N
                                 height=280, elem_id="caption-ir-input")
             with gr.Row():
                 c_mode = gr.Radio(CAPTION_MODES, value="RGB + IR", label="Inputs")
-                c_user = gr.Textbox(label="Your conventional caption (optional)", lines=1)
+                c_user = gr.Textbox(label="Your conventional caption (optional)", lines=1, max_length=max_text)
             c_btn = gr.Button("Caption", variant="primary", elem_id="caption-button")
             c_caption = gr.Textbox(label="Conventional caption", interactive=False, elem_id="caption-text")
             c_ir_caption = gr.Textbox(label="IR-aware caption", interactive=False, elem_id="ir-caption-text")
@@ -223,7 +349,7 @@ def build_demo(config: SpaceConfig | None = None, models: SpaceModels | None = N
                 with gr.Column():
                     z_mod = gr.Radio(MODALITIES, value="RGB", label="The image is")
                     z_labels = gr.Textbox(label="Labels, comma-separated (empty: the dataset's scene classes)",
-                                          placeholder=", ".join(models.class_names()[:6]))
+                                          placeholder=", ".join(models.class_names()[:6]), max_length=max_text)
                     z_btn = gr.Button("Classify", variant="primary")
             z_out = gr.Label(label="Scores", num_top_classes=5)
             z_info = gr.Markdown()
@@ -236,7 +362,8 @@ def build_demo(config: SpaceConfig | None = None, models: SpaceModels | None = N
         with gr.Tab("Text search"):
             gr.Markdown(status["clip"] + f". Gallery: up to {config.gallery_size} scenes of the dataset.")
             with gr.Row():
-                s_query = gr.Textbox(label="Describe the scene", placeholder="a river crossing farmland", scale=3)
+                s_query = gr.Textbox(label="Describe the scene", placeholder="a river crossing farmland", scale=3,
+                                     max_length=max_text)
                 s_mod = gr.Radio(MODALITIES, value="RGB", label="Search images")
                 s_k = gr.Slider(1, 24, value=8, step=1, label="Results")
             s_btn = gr.Button("Search", variant="primary")
@@ -263,6 +390,7 @@ def build_demo(config: SpaceConfig | None = None, models: SpaceModels | None = N
             b_prev.click(lambda s, p: step(s, p, -1), [b_split, b_page], outputs, api_visibility="private")
             b_next.click(lambda s, p: step(s, p, +1), [b_split, b_page], outputs, api_visibility="private")
             demo.load(browse, [b_split, b_page], outputs, api_visibility="private")
+    _guard_requests(demo)
     return demo
 
 

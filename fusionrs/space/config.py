@@ -42,6 +42,7 @@ class SpaceConfig:
     page_size: int = 8  # dataset browser rows per page
     concurrency: int = 2  # jobs per event at once: 2 CPU cores, models shared through one cache
     examples: int = 4  # world scenes offered as examples
+    max_text_chars: int = 1000  # longest caption / search query / label list accepted (characters)
     extra: dict = field(default_factory=dict, compare=False)  # free-form notes shown in the About tab
 
     def __post_init__(self) -> None:
@@ -52,6 +53,7 @@ class SpaceConfig:
             "page_size": 1 <= self.page_size <= 100,
             "concurrency": self.concurrency >= 1,
             "examples": 0 <= self.examples <= 16,
+            "max_text_chars": 1 <= self.max_text_chars <= 100_000,
         }
         for name, ok in checks.items():
             if not ok:
@@ -78,7 +80,7 @@ class SpaceConfig:
             if raw is None or raw.strip() == "":
                 continue
             kind = {"max_megapixels": float, "max_upload_mb": float, "gallery_size": int, "page_size": int,
-                    "concurrency": int, "examples": int}.get(f.name, str)
+                    "concurrency": int, "examples": int, "max_text_chars": int}.get(f.name, str)
             try:
                 values[f.name] = kind(raw.strip())
             except ValueError:

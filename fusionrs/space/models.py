@@ -30,7 +30,7 @@ from fusionrs.space.config import LINEAR_WORLD, SpaceConfig
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Answer", "GalleryItem", "NotConfiguredError", "SpaceModels", "example_scenes", "pretty_label"]
+__all__ = ["Answer", "GalleryItem", "NotConfiguredError", "SpaceModels", "check_text", "example_scenes", "pretty_label"]
 
 CLIP_TASKS = ("rgb-ir-feature-extraction", "zero-shot-rgb-ir-classification")
 THUMB = 16  # side of the colour-layout thumbnail used to find the nearest gallery scene without CLIP
@@ -69,6 +69,31 @@ def pretty_label(name: str) -> str:
         `name` with underscores and hyphens replaced by spaces, stripped (case kept).
     """
     return name.replace("_", " ").replace("-", " ").strip()
+
+
+def check_text(value: Any, *, what: str, limit: int) -> str:
+    """A user's text (caption, search query, label list) checked for type and length.
+
+    Args:
+        value: the text as it arrived; None counts as empty.
+        what: how the message names the text, e.g. "search query".
+        limit: the most characters accepted (`SpaceConfig.max_text_chars`).
+
+    Returns:
+        `value` unchanged (not stripped), or "" for None.
+
+    Raises:
+        FusionRSError: `value` is not a string, or is longer than `limit` characters (the message
+            states both lengths).
+    """
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise FusionRSError(f"The {what} must be text, got {type(value).__name__}.")
+    if len(value) > limit:
+        raise FusionRSError(f"The {what} is too long: {len(value):,} characters; this Space accepts up to "
+                            f"{limit:,}. Please shorten it.")
+    return value
 
 
 def example_scenes(folder: Path, n: int, *, seed: int = 7, size: int = 256) -> list[dict[str, str]]:
@@ -399,11 +424,12 @@ class SpaceModels:
 
         Raises:
             NotConfiguredError: no CLIP model is configured.
-            FusionRSError: an empty query, an unknown modality or an empty dataset.
+            FusionRSError: an empty query, a query over `max_text_chars` characters, an unknown modality or an
+                empty dataset.
         """
         import torch
 
-        query = (query or "").strip()
+        query = check_text(query, what="search query", limit=self.config.max_text_chars).strip()
         if not query:
             raise FusionRSError("type a description to search for, e.g. 'a river crossing farmland'")
         modality = _modality(modality)
@@ -448,8 +474,21 @@ class SpaceModels:
                 user_caption: str = "") -> Answer:
         """Conventional + IR-aware captions.
 
-        Value: {"caption", "ir_aware_caption", "ir"} (the IR image used); the source says who wrote what.
+        Args:
+            rgb: the RGB image.
+            ir: an IR image to caption with (None: translated from `rgb` when needed).
+            use_ir: "RGB + IR" (True) or "RGB only" (False, an `ir` given is ignored).
+            user_caption: the user's own conventional caption ("" for none), at most
+                `max_text_chars` characters.
+
+        Returns:
+            An Answer whose value is {"caption", "ir_aware_caption", "ir"} (the IR image used); the source
+            says who wrote what.
+
+        Raises:
+            FusionRSError: `user_caption` is not text or is too long; a model cannot be loaded.
         """
+        user_caption = check_text(user_caption, what="caption", limit=self.config.max_text_chars)
         rgb = rgb.convert("RGB")
         ir = ir.convert("L") if (ir is not None and use_ir) else None  # "RGB only" ignores an IR upload
         translated = ir is None

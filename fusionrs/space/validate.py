@@ -10,7 +10,9 @@ writes a .pyi stub beside every component subclass's module at import, which fai
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ from fusionrs.errors import (
 __all__ = ["UploadLimits", "decode_upload", "friendly_message", "load_upload"]
 
 ACCEPTED = "PNG, JPEG, TIFF, WebP or BMP"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -84,23 +87,24 @@ def load_upload(path: str | os.PathLike, *, mode: str, limits: UploadLimits, wha
         The decoded PIL image in `mode`.
 
     Raises:
-        gradio.Error: when the file cannot be read from disk, is larger than `limits.max_bytes`,
-            or `load_image` refuses it (too many pixels, empty, not an image, damaged, unsupported),
-            with a message from `friendly_message`.
+        gradio.Error: when the file cannot be read from disk, is not a regular file, is larger than
+            `limits.max_bytes`, or `load_image` refuses it (too many pixels, empty, not an image, damaged,
+            unsupported), with a message from `friendly_message`; any other decoder failure is
+            "could not be decoded" (logged with its traceback).
     """
     path = Path(path)
     label = name or path.name
     try:
-        size = path.stat().st_size
+        info = path.stat()
     except OSError:
         raise gr.Error(f"The {what} upload did not arrive; please try again.") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise gr.Error(f"The {what} upload is not a file. Please upload a {ACCEPTED} image.")
+    size = info.st_size
     if size > limits.max_bytes:
         raise gr.Error(f"The {what} file is too large: {size / 2**20:.1f} MB; this Space accepts files up to "
                        f"{limits.max_bytes / 2**20:g} MB. Please downscale it or save it as JPEG/PNG.")
-    try:
-        return load_image(path, mode=mode, max_pixels=limits.max_pixels, name=label)
-    except ImageReadError as error:
-        raise gr.Error(friendly_message(error, what, limits)) from None
+    return _load(path, mode=mode, limits=limits, what=what, name=label)
 
 
 def decode_upload(payload: Any, *, mode: str, limits: UploadLimits, what: str = "image",
@@ -120,11 +124,19 @@ def decode_upload(payload: Any, *, mode: str, limits: UploadLimits, what: str = 
         The decoded PIL image in `mode`, or None when nothing was uploaded and `required` is False.
 
     Raises:
-        gradio.Error: when a required upload is missing, or the upload fails a check
-            (unreadable, too many bytes or pixels, not a decodable image).
+        gradio.Error: when a required upload is missing, the payload is not file data, or the upload fails
+            a check (unreadable, not a file, too many bytes or pixels, not a decodable image).
     """
+    if not (payload is None or isinstance(payload, (str, os.PathLike, dict))):
+        raise gr.Error(f"The {what} must be an uploaded image file (gradio's file data, e.g. gradio_client's "
+                       f"handle_file), not {type(payload).__name__}.")
+    if isinstance(payload, dict) and not isinstance(payload.get("path") or "", str):
+        raise gr.Error(f"The {what} file data has a {type(payload['path']).__name__} path; expected text.")
     if isinstance(payload, dict) and not payload.get("path") and str(payload.get("url") or "").startswith("data:"):
         return _decode_data_url(payload["url"], mode=mode, limits=limits, what=what)
+    if isinstance(payload, dict) and not payload.get("path") and payload.get("url"):
+        raise gr.Error(f"The {what} must be uploaded to this Space; it does not fetch URLs. Please upload a "
+                       f"{ACCEPTED} image.")
     if payload is None or payload == "" or (isinstance(payload, dict) and not payload.get("path")):
         if required:
             raise gr.Error(f"Please upload the {what} first.")
@@ -143,7 +155,19 @@ def _decode_data_url(url: str, *, mode: str, limits: UploadLimits, what: str) ->
     if len(data) > limits.max_bytes:
         raise gr.Error(f"The {what} is too large: {len(data) / 2**20:.1f} MB; this Space accepts up to "
                        f"{limits.max_bytes / 2**20:g} MB.")
+    return _load(data, mode=mode, limits=limits, what=what, name=f"pasted {what}")
+
+
+def _load(source: Path | bytes, *, mode: str, limits: UploadLimits, what: str, name: str) -> Image.Image:
+    """`load_image` with every failure a message: its own errors by kind, anything else (a decoder bug on a
+    hostile file, memory) as "could not be read", logged with its traceback."""
     try:
-        return load_image(data, mode=mode, max_pixels=limits.max_pixels, name=f"pasted {what}")
+        return load_image(source, mode=mode, max_pixels=limits.max_pixels, name=name)
     except ImageReadError as error:
         raise gr.Error(friendly_message(error, what, limits)) from None
+    except MemoryError:
+        raise gr.Error(f"The {what} needs more memory to decode than this Space has; please downscale it.") from None
+    except Exception:  # noqa: BLE001 - a foreign decoder error must reach the user as a message, not {"error": null}
+        log.exception("decoding the %s %r failed", what, name)
+        raise gr.Error(f"The {what} could not be decoded (damaged or an unsupported variant of its format). "
+                       f"Please upload a {ACCEPTED} image.") from None

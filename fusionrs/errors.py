@@ -28,6 +28,8 @@ __all__ = [
     "HitUavError",
     "UnknownSpecError",
     "DatasetFolderError",
+    "SkippedEntryError",
+    "OutputFolderError",
 ]
 
 
@@ -123,6 +125,10 @@ class SourceSpecError(FusionRSError, ValueError):
     """A `KIND:PATH` source specification or a source's annotation file is unusable."""
 
 
+class SkippedEntryError(FusionRSError, ValueError):
+    """A source entry is left out (malformed, outside the source root, ...); the message is the reason."""
+
+
 class SpaceConfigError(FusionRSError):
     """A Space setting is invalid; the message names the setting (flag or environment variable)."""
 
@@ -141,3 +147,8 @@ class UnknownSpecError(FusionRSError, ValueError):
 
 class DatasetFolderError(FusionRSError, FileNotFoundError):
     """A dataset folder is missing or is not a FusionRS/datasets folder; the message names it."""
+
+
+class OutputFolderError(FusionRSError, FileExistsError):
+    """An output folder cannot be (re)written: it is an input of the same run, a non-empty folder
+    fusionrs did not write, not writable, or on a disk without room; the message names it and why."""

@@ -17,19 +17,21 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from fusionrs.data.sources.base import SourceItem, SourceSpecError, normalise_split
+from fusionrs.data.sources.base import SkippedEntryError, SourceItem, SourceSpecError, normalise_split, skipped_item
+from fusionrs.data.sources.checks import guard_item
 from fusionrs.data.sources.captions_json import iter_coco, iter_karpathy, iter_nwpu, iter_rsitmd
 from fusionrs.data.sources.files import iter_folder, iter_table, iter_thermal
 from fusionrs.data.sources.generated import iter_hf_folder, iter_synth
 from fusionrs.core.repo_id import looks_like_repo_id
 
-__all__ = ["KINDS", "DEFAULT_RIGHTS", "SourceItem", "SourceSpec", "SourceSpecError", "iter_source", "parse_source",
-           "normalise_split"]
+__all__ = ["KINDS", "DEFAULT_RIGHTS", "SkippedEntryError", "SourceItem", "SourceSpec", "SourceSpecError", "iter_source",
+           "parse_source", "normalise_split", "skipped_item"]
 
 KINDS = ("rsicd", "sydney", "ucm", "rsitmd", "nwpu", "coco", "folder", "table", "hf", "thermal", "synth")
 
@@ -104,15 +106,29 @@ def parse_source(spec: str, rights: str | None = None) -> SourceSpec:
 def iter_source(spec: SourceSpec, *, synth_size: int = 256, seed: int = 0) -> Iterator[SourceItem]:
     """Every `SourceItem` of one source, in the source's own (deterministic) order.
 
+    Every item passes `checks.guard_item` on its way out: a file name that is absolute, holds `..`
+    or a NUL byte, resolves outside its source root (a symlink), names a special file (FIFO,
+    device, socket), or text that is not valid UTF-8 (file name, caption, class, id) turns the
+    item into a skipped item (`SourceItem.skip_reason`), as do the adapters' own entry-shape checks.
+
     Args:
         spec: a parsed source (`parse_source`).
         synth_size: the side in pixels of procedural-world scenes (synth only; default 256).
         seed: the procedural world's seed (synth only; default 0).
 
     Returns:
-        An iterator of `SourceItem`s. The kind's adapter raises `SourceSpecError` (while iterating)
-        for missing or malformed annotations.
+        An iterator of `SourceItem`s, skipped items included in their place. The kind's adapter
+        raises `SourceSpecError` (while iterating) for a missing annotation file or one that is
+        malformed as a whole (not JSON, wrong top-level shape); never for one bad entry.
     """
+    real_roots: dict[Path, str] = {}
+    for item in _iter_kind(spec, synth_size=synth_size, seed=seed):
+        if item.root is not None and item.root not in real_roots:
+            real_roots[item.root] = os.path.realpath(item.root)
+        yield guard_item(item, real_roots.get(item.root) if item.root is not None else None)
+
+
+def _iter_kind(spec: SourceSpec, *, synth_size: int, seed: int) -> Iterator[SourceItem]:
     path = Path(spec.path)
     if spec.kind in ("rsicd", "sydney", "ucm"):
         yield from iter_karpathy(path, spec.name, spec.rights)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -11,10 +12,11 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from fusionrs.errors import SourceSpecError  # noqa: F401  (defined in errors.py, re-exported here)
+from fusionrs.errors import SkippedEntryError, SourceSpecError  # noqa: F401  (re-exported here)
 
 __all__ = [
-    "SPLIT_ALIASES", "SourceItem", "SourceSpecError", "class_from_filename", "normalise_class", "normalise_split", "split_from_name",
+    "SPLIT_ALIASES", "SkippedEntryError", "SourceItem", "SourceSpecError", "class_from_filename", "normalise_class",
+    "normalise_split", "skipped_item", "split_from_name",
 ]
 
 # Source datasets name their splits in many ways (Karpathy "val"/"restval", ...); records use the
@@ -33,6 +35,11 @@ class SourceItem:
     `locator` is relative to `root` (it becomes the record's provenance locator, so it must never be
     absolute nor contain '..'; the builder checks). `image` holds pixels for sources that have no
     files (procedural world, datasets folders).
+
+    A source entry that cannot become a record (malformed, outside the source root, a special file,
+    text that is not UTF-8) is still yielded, as a *skipped item* (`skipped_item`): `skip_reason` says
+    why, `root` is None, `locator` is "", and `loaded()` raises `SkippedEntryError(skip_reason)`, so a
+    builder that stages it records the reason as a left-out record and goes on.
     """
 
     source_dataset: str
@@ -50,9 +57,42 @@ class SourceItem:
     # For generated sources: returns the fields above that are costly to make (image, captions, ...),
     # called at staging so that planning a build of many scenes stays cheap.
     load: Callable[[], dict[str, Any]] | None = None
+    # Non-empty: this entry of the source is left out, for this reason (see `skipped_item`).
+    skip_reason: str = ""
 
     def loaded(self) -> "SourceItem":
         return dataclasses.replace(self, **self.load(), load=None) if self.load else self
+
+
+def _refuse(reason: str) -> dict[str, Any]:
+    raise SkippedEntryError(reason)
+
+
+def _printable(text: str) -> str:
+    """`text` as valid UTF-8: lone surrogates (undecodable bytes) written as `\\udcXX` escapes."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def skipped_item(source_dataset: str, source_id: str, reason: str, *, rights: str = "",
+                 modality: Literal["rgb", "ir"] = "rgb") -> SourceItem:
+    """A placeholder for a source entry that cannot become a record, carrying why.
+
+    Args:
+        source_dataset: the source name.
+        source_id: the entry's id (its file name stem when usable, else its place in the annotation
+            file, e.g. `dataset_x.json#images[3]`).
+        reason: why it is left out; names the annotation file and entry, never an absolute path.
+        rights: the source's rights note.
+        modality: the source's modality.
+
+    Returns:
+        A `SourceItem` with `skip_reason=reason`, no root, an empty locator, no captions, and a `load`
+        that raises `SkippedEntryError(reason)` (so staging it records the reason).
+    """
+    source_id, reason = _printable(source_id), _printable(reason) or "left out"
+    return SourceItem(source_dataset=source_dataset, source_id=source_id, root=None, locator="", captions=[],
+                      modality=modality, rights=rights, skip_reason=reason,
+                      load=functools.partial(_refuse, reason))
 
 
 def normalise_split(name: str | None) -> str | None:

@@ -1,14 +1,33 @@
-"""File-based sources without a caption JSON: class folders, caption tables, real thermal images."""
+"""File-based sources without a caption JSON: class folders, caption tables, real thermal images.
+
+Folders are walked without leaving the source root (`checks.walk_images`); table and manifest rows
+are checked for shape, a malformed row becoming a skipped item with its reason (file and row).
+"""
 
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from fusionrs.data.sources.base import SourceItem, SourceSpecError, normalise_split
+from fusionrs.data.sources.base import SourceItem, SourceSpecError, skipped_item
+from fusionrs.data.sources.checks import (
+    EntryError,
+    check_captions,
+    check_class,
+    check_filename,
+    check_objects,
+    check_split,
+    regular_annotation,
+    split_from_file_name,
+    stem_id,
+    type_name,
+    walk_images,
+)
 
 __all__ = ["IMAGE_SUFFIXES", "iter_folder", "iter_table", "iter_thermal"]
 
@@ -17,8 +36,12 @@ _IMAGE_COLUMNS = ("image", "file", "filename", "file_name", "path", "image_path"
 _CAPTION_COLUMNS = ("captions", "caption", "text", "sentences")
 
 
-def _images_under(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+def _listed(folder: Path, source_dataset: str, rights: str, modality: str) -> Iterator[tuple[str, SourceItem | None]]:
+    """(locator, skipped item or None) for every image file under `folder`, inside the root only."""
+    for locator, reason in walk_images(folder, IMAGE_SUFFIXES):
+        skipped = skipped_item(source_dataset, stem_id(locator), reason, rights=rights, modality=modality) \
+            if reason else None
+        yield locator, skipped
 
 
 def iter_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
@@ -31,49 +54,92 @@ def iter_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[Sour
 
     Returns:
         An iterator of `SourceItem`s in sorted path order; the class is the image's parent folder
-        name ("" for images directly in `folder`).
+        name ("" for images directly in `folder`). A symlink (file or folder) pointing outside
+        `folder` and a special file with an image suffix are skipped items with their reason.
 
     Raises:
         SourceSpecError: `folder` is not a folder (raised while iterating).
     """
     if not folder.is_dir():
         raise SourceSpecError(f"{folder}: no such folder")
-    for path in _images_under(folder):
-        relative = path.relative_to(folder).as_posix()
+    for relative, skipped in _listed(folder, source_dataset, rights, "rgb"):
+        if skipped is not None:
+            yield skipped
+            continue
+        parent = relative.rsplit("/", 1)[0] if "/" in relative else ""
         yield SourceItem(
             source_dataset=source_dataset,
-            source_id=Path(relative).with_suffix("").as_posix(),
+            source_id=stem_id(relative),
             root=folder,
             locator=relative,
             captions=[],
-            class_name=path.parent.name if path.parent != folder else "",
+            class_name=parent.rsplit("/", 1)[-1],
             rights=rights,
         )
 
 
-def _read_table(path: Path) -> list[dict[str, Any]]:
+def _read_table(path: Path) -> list[tuple[str, Any]]:
+    """(where, row) for every row of a table; a row is whatever the file holds (checked by the caller)."""
     suffix = path.suffix.lower()
-    if suffix == ".csv":
-        with path.open(newline="", encoding="utf-8") as f:
-            return list(csv.DictReader(f))
-    if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise SourceSpecError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-        return rows
+    if suffix not in (".csv", ".jsonl", ".ndjson", ".parquet"):
+        raise SourceSpecError(f"{path}: caption table must be .csv, .jsonl or .parquet")
+    regular_annotation(path)
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path).to_pylist()
-    raise SourceSpecError(f"{path}: caption table must be .csv, .jsonl or .parquet")
+        try:
+            return [(f"{path.name} row {n}", row) for n, row in enumerate(pq.read_table(path).to_pylist(), 1)]
+        except Exception as exc:  # pyarrow raises several types for a file that is not parquet
+            raise SourceSpecError(f"{path}: not a readable parquet table ({str(exc)[:200]})") from None
+    try:
+        text = path.read_bytes().decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    except OSError as exc:
+        raise SourceSpecError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    rows: list[tuple[str, Any]] = []
+    if suffix == ".csv":
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        try:
+            reader.fieldnames  # reads the header line
+        except csv.Error as exc:
+            raise SourceSpecError(f"{path}: the header line is not valid CSV ({exc})") from None
+        for n in itertools.count(1):
+            where = f"{path.name} row {n}"
+            try:
+                row = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                rows.append((where, EntryError(f"not a valid CSV row ({exc})")))
+                continue
+            rows.append((where, row))
+        return rows
+    for n, line in enumerate(text.split("\n"), 1):  # not splitlines: U+2028 may sit inside a JSON string
+        if line.strip():
+            try:
+                rows.append((f"{path.name} line {n}", json.loads(line)))
+            except (ValueError, RecursionError) as exc:
+                rows.append((f"{path.name} line {n}", EntryError(f"not valid JSON ({str(exc)[:120]})")))
+    return rows
 
 
-def _pick(row: dict[str, Any], names: tuple[str, ...]) -> str | None:
-    return next((n for n in names if n in row), None)
+def _pick(rows: list[tuple[str, Any]], names: tuple[str, ...]) -> str | None:
+    """The first of `names` that is a key of any mapping row."""
+    keys: set[str] = set()
+    for _, row in rows:
+        if isinstance(row, dict):
+            keys.update(k for k in row if isinstance(k, str))
+    return next((n for n in names if n in keys), None)
+
+
+def _row_captions(value: Any, caption_col: str) -> list[str]:
+    if isinstance(value, str) and value.startswith("["):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            pass
+    if isinstance(value, str):
+        return [v.strip() for v in value.split("|")] if caption_col == "captions" else [value]
+    return check_captions(value, f"{caption_col!r}")
 
 
 def iter_table(table: Path, image_dir: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
@@ -82,52 +148,86 @@ def iter_table(table: Path, image_dir: Path, source_dataset: str, rights: str) -
 
     Args:
         table: the .csv, .jsonl/.ndjson or .parquet table; the image and caption columns are the
-            first of `_IMAGE_COLUMNS` / `_CAPTION_COLUMNS` present in its first row.
+            first of `_IMAGE_COLUMNS` / `_CAPTION_COLUMNS` present in its rows.
         image_dir: the folder image paths are relative to.
         source_dataset: the source name stored in every item.
         rights: the usage rights stored in every item.
 
     Returns:
         An iterator of `SourceItem`s, one per distinct image in first-seen order; class and split
-        come from the first row of each image (`class`/`class_name`/`label`, `split`).
+        come from the first good row of each image (`class`/`class_name`/`label`, `split`). A row
+        that is not a mapping (or not valid JSON / CSV), lacks a string image name (or has a NUL
+        in it), has a caption that is not a string or list of strings, or a bad class or split is a
+        skipped item with its reason, listed after the images.
 
     Raises:
-        SourceSpecError: the table is missing, empty, of another format, has an invalid JSONL line,
-            or lacks an image or caption column (raised while iterating).
+        SourceSpecError: the table is missing, empty, of another format, not a regular file, or
+            lacks an image or caption column (raised while iterating).
     """
-    if not table.is_file():
+    if not table.exists():
         raise SourceSpecError(f"{table}: caption table not found")
     rows = _read_table(table)
     if not rows:
         raise SourceSpecError(f"{table}: the caption table is empty")
-    image_col, caption_col = _pick(rows[0], _IMAGE_COLUMNS), _pick(rows[0], _CAPTION_COLUMNS)
+    image_col, caption_col = _pick(rows, _IMAGE_COLUMNS), _pick(rows, _CAPTION_COLUMNS)
     if image_col is None or caption_col is None:
+        found = sorted({k for _, r in rows if isinstance(r, dict) for k in r if isinstance(k, str)})
         raise SourceSpecError(f"{table}: needs an image column ({'/'.join(_IMAGE_COLUMNS)}) and a caption column "
-                              f"({'/'.join(_CAPTION_COLUMNS)}); found {sorted(rows[0])}")
+                              f"({'/'.join(_CAPTION_COLUMNS)}); found {found[:20]}")
     merged: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        item = merged.setdefault(str(row[image_col]), {"captions": [], "row": row})
-        value = row[caption_col]
-        if isinstance(value, str) and value.startswith("["):
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        if isinstance(value, str):
-            value = [v.strip() for v in value.split("|")] if caption_col == "captions" else [value]
-        item["captions"] += [str(v) for v in (value or [])]
+    bad: list[SourceItem] = []
+    for where, row in rows:
+        try:
+            if isinstance(row, EntryError):
+                raise row
+            if not isinstance(row, dict):
+                raise EntryError(f"row is {type_name(row)}, not a mapping")
+            locator = check_filename(row.get(image_col), f"{image_col!r}")
+            captions = _row_captions(row.get(caption_col), caption_col)
+            class_name = check_class(row.get("class") or row.get("class_name") or row.get("label"))
+            split = check_split(row.get("split"))
+        except EntryError as exc:
+            bad.append(skipped_item(source_dataset, f"{table.name}#{where.rsplit(' ', 1)[-1]}", f"{where}: {exc}",
+                                    rights=rights))
+            continue
+        item = merged.setdefault(locator, {"captions": [], "class": class_name, "split": split})
+        item["captions"] += captions
     for locator, item in merged.items():
-        row = item["row"]
         yield SourceItem(
             source_dataset=source_dataset,
-            source_id=Path(locator).with_suffix("").as_posix(),
+            source_id=stem_id(locator),
             root=image_dir,
             locator=locator,
             captions=item["captions"],
-            class_name=str(row.get("class") or row.get("class_name") or row.get("label") or ""),
-            source_split=normalise_split(row.get("split")),
+            class_name=item["class"],
+            source_split=item["split"],
             rights=rights,
         )
+    yield from bad
+
+
+def _thermal_item(row: Any, manifest: Path, folder: Path, source_dataset: str, rights: str) -> SourceItem:
+    if isinstance(row, EntryError):
+        raise row
+    if not isinstance(row, dict):
+        raise EntryError(f"row is {type_name(row)}, not a mapping")
+    file = check_filename(row.get("file"), "'file'")
+    objects = [o for o in check_objects(row.get("objects")) if o["label"] != "DontCare"]
+    captions = check_captions(row.get("captions"), "'captions'", required=False)
+    split = check_split(row.get("split")) or split_from_file_name(manifest.stem)
+    return SourceItem(
+        source_dataset=source_dataset,
+        source_id=Path(file).stem,
+        root=folder,
+        locator=file,
+        captions=captions,
+        modality="ir",
+        class_name=check_class(row.get("class")),
+        source_split=split,
+        objects=objects,
+        rights=rights,
+        extra={"flight": row["flight"]} if "flight" in row else {},
+    )
 
 
 def iter_thermal(folder: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
@@ -141,36 +241,30 @@ def iter_thermal(folder: Path, source_dataset: str, rights: str) -> Iterator[Sou
 
     Returns:
         An iterator of `SourceItem`s with `modality="ir"`; with manifests, their objects (boxes,
-        "DontCare" dropped), captions, class, split (else the manifest's name) and flight.
+        "DontCare" dropped), captions, class, split (else the split word of the manifest's name, if
+        any) and flight. A row that is not a mapping or valid JSON, lacks a string `file` (or has a
+        NUL in it), has malformed objects (no string label, not 4 finite numbers) or captions, or a
+        bad class or split is a skipped item with its reason. Without manifests, the folder is
+        walked as for `iter_folder` (outside symlinks and special files skipped with a reason).
 
     Raises:
-        SourceSpecError: `folder` is not a folder, a manifest line is not valid JSON, or a row has
-            no `file` (raised while iterating).
+        SourceSpecError: `folder` is not a folder, or a manifest is not a regular file inside it
+            (raised while iterating).
     """
     if not folder.is_dir():
         raise SourceSpecError(f"{folder}: no such folder")
-    manifests = sorted(folder.glob("*.jsonl"))
+    manifests = [regular_annotation(m, folder) for m in sorted(folder.glob("*.jsonl"))]
     if not manifests:
-        for path in _images_under(folder):
-            relative = path.relative_to(folder).as_posix()
-            yield SourceItem(source_dataset, Path(relative).with_suffix("").as_posix(), folder, relative, [],
-                             modality="ir", rights=rights)
+        for relative, skipped in _listed(folder, source_dataset, rights, "ir"):
+            yield skipped if skipped is not None else SourceItem(source_dataset, stem_id(relative), folder, relative,
+                                                                 [], modality="ir", rights=rights)
         return
     for manifest in manifests:
-        for row in _read_table(manifest):
-            if "file" not in row:
-                raise SourceSpecError(f"{manifest}: every row needs a 'file'")
-            objects = [o for o in row.get("objects", []) if o.get("label") != "DontCare"]
-            yield SourceItem(
-                source_dataset=source_dataset,
-                source_id=Path(row["file"]).stem,
-                root=folder,
-                locator=row["file"],
-                captions=[str(c) for c in row.get("captions", [])],
-                modality="ir",
-                class_name=str(row.get("class", "")),
-                source_split=normalise_split(row.get("split")) or normalise_split(manifest.stem),
-                objects=[{"label": o["label"], "bbox": list(o["bbox"])} for o in objects],
-                rights=rights,
-                extra={"flight": row["flight"]} if "flight" in row else {},
-            )
+        for where, row in _read_table(manifest):
+            try:
+                yield _thermal_item(row, manifest, folder, source_dataset, rights)
+            except EntryError as exc:
+                natural = row.get("file") if isinstance(row, dict) else None
+                source_id = (Path(natural).stem if isinstance(natural, str) and natural.strip() and "\x00" not in natural
+                             else f"{manifest.name}#{where.rsplit(' ', 1)[-1]}")
+                yield skipped_item(source_dataset, source_id, f"{where}: {exc}", rights=rights, modality="ir")

@@ -6,7 +6,8 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
-from fusionrs.data.sources.base import SourceItem, SourceSpecError, normalise_split
+from fusionrs.data.sources.base import SourceItem, SourceSpecError, skipped_item
+from fusionrs.data.sources.checks import EntryError, check_captions, check_class, check_id, check_split
 
 __all__ = ["iter_hf_folder", "iter_synth"]
 
@@ -26,13 +27,14 @@ def iter_hf_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[S
 
     Returns:
         An iterator of `SourceItem`s, split by split, each holding the encoded image bytes in
-        `image`; `id`, `class_name` and `split` columns are used when present.
+        `image`; `id`, `class_name` and `split` columns are used when present. A row without
+        embedded image bytes, with captions that are not a string or list of strings, a non-string
+        class, or a split (its own or its split's name) that is no known split is a skipped item.
 
     Raises:
-        SourceSpecError: a split has no image column (`rgb`/`image`/`img`), or a row has no embedded
-            image bytes (raised while iterating). A path that is not a folder goes to
-            `resolve_dataset_source`, whose errors pass through (FileNotFoundError,
-            HubOfflineError offline and uncached, HubRepoNotFoundError).
+        SourceSpecError: a split has no image column (`rgb`/`image`/`img`) (raised while iterating).
+            A path that is not a folder goes to `resolve_dataset_source`, whose errors pass through
+            (FileNotFoundError, HubOfflineError offline and uncached, HubRepoNotFoundError).
     """
     import datasets
 
@@ -52,22 +54,36 @@ def iter_hf_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[S
             raise SourceSpecError(f"{folder}: no image column ({'/'.join(_IMAGE_COLUMNS)}) in {ds.column_names}")
         ds = ds.cast_column(image_col, datasets.Image(decode=False))
         for i, row in enumerate(ds):
-            captions = row.get(caption_col) if caption_col else []
-            captions = [captions] if isinstance(captions, str) else list(captions or [])
-            encoded = row[image_col]
-            if encoded is None or not encoded.get("bytes"):
-                raise SourceSpecError(f"{folder}: row {i} of split {split} has no embedded image bytes")
-            yield SourceItem(
-                source_dataset=source_dataset,
-                source_id=str(row.get("id", f"{split or 'all'}-{i}")),
-                root=None,
-                locator="",
-                captions=[str(c) for c in captions],
-                class_name=str(row.get("class_name", "")),
-                source_split=normalise_split(row.get("split") or split),
-                rights=rights,
-                image=encoded["bytes"],
-            )
+            try:
+                item = _hf_item(row, i, split, image_col, caption_col, source_dataset, rights)
+            except EntryError as exc:
+                natural = row.get("id")
+                natural = str(natural) if isinstance(natural, (str, int)) and not isinstance(natural, bool) else ""
+                item = skipped_item(source_dataset, natural.strip() or f"{split or 'all'}-{i}",
+                                    f"row {i} of split {split or 'all'}: {exc}", rights=rights)
+            yield item
+
+
+def _hf_item(row: dict, i: int, split: str | None, image_col: str, caption_col: str | None, source_dataset: str,
+             rights: str) -> SourceItem:
+    captions = check_captions(row.get(caption_col) if caption_col else None, f"{caption_col!r}", required=False)
+    encoded = row[image_col]
+    if not isinstance(encoded, dict) or not isinstance(encoded.get("bytes"), bytes) or not encoded["bytes"]:
+        raise EntryError(f"no embedded image bytes in {image_col!r}")
+    source_id = check_id(row["id"]) if row.get("id") is not None else f"{split or 'all'}-{i}"
+    row_split = row.get("split")
+    return SourceItem(
+        source_dataset=source_dataset,
+        source_id=source_id,
+        root=None,
+        locator="",
+        captions=captions,
+        class_name=check_class(row.get("class_name"), "'class_name'"),
+        source_split=check_split(row_split if row_split not in (None, "") else split,
+                                 "'split'" if row_split not in (None, "") else "the split name"),
+        rights=rights,
+        image=encoded["bytes"],
+    )
 
 
 def iter_synth(n: int, source_dataset: str = "fusionrs_world", *, seed: int = 0, size: int = 256) -> Iterator[SourceItem]:

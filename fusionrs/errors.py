@@ -29,6 +29,11 @@ __all__ = [
     "UnknownSpecError",
     "DatasetFolderError",
     "SkippedEntryError",
+    "ImageFileNotFoundError",
+    "OutsideSourceRootError",
+    "SpecialFileError",
+    "ImageFileTooLargeError",
+    "CorruptImageError",
     "OutputFolderError",
 ]
 
@@ -64,6 +69,26 @@ class ImageTooLargeError(ImageReadError):
 
 class UnsupportedImageError(ImageReadError):
     """A decodable image whose mode, depth or band layout has no defined conversion."""
+
+
+class ImageFileNotFoundError(ImageReadError, FileNotFoundError):
+    """The path does not exist. Also a FileNotFoundError, so existing `except OSError` code still works."""
+
+
+class OutsideSourceRootError(ImageReadError):
+    """The path resolves outside its source root (a symlinked file or folder, or '..'); never read."""
+
+
+class SpecialFileError(NotAnImageError):
+    """A FIFO, a device or a socket: refused from its `stat` alone, never opened."""
+
+
+class ImageFileTooLargeError(ImageTooLargeError):
+    """The file has more bytes than the cap; refused from its size before any byte is read."""
+
+
+class CorruptImageError(TruncatedImageError):
+    """A decoder failed on malformed data with an exception of its own (chained as `__cause__`)."""
 
 
 class RecordError(FusionRSError, ValueError):

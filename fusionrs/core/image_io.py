@@ -4,8 +4,10 @@
 RGB/L goes through a named, recorded conversion (alpha, palette, CMYK, 16-bit/float thermal,
 multi-band GeoTIFF); the rule used is written to ``image.info["fusionrs_conversion"]`` so the
 dataset builder can keep it in provenance. Files that cannot be read raise a specific
-`fusionrs.errors.ImageReadError` subclass naming the file; `scan_images` / `iter_images` turn those
-into a report instead of stopping a batch. See docs/image_io.md for the full behaviour table.
+`fusionrs.errors.ImageReadError` subclass naming the file, whatever the decoder itself raised;
+`scan_images` / `iter_images` turn those into a report instead of stopping a batch.
+`read_source_bytes` reads one file of a source archive safely: never outside the source root,
+never a FIFO or device, never more than a byte cap. See docs/image_io.md for the full behaviour table.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import contextlib
 import io
 import logging
 import os
+import stat
 import struct
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,22 +27,33 @@ from typing import IO, Literal
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from fusionrs.errors import (
+from fusionrs.errors import (  # the file-level image errors are re-exported here
+    CorruptImageError,
     EmptyImageFileError,
+    ImageFileNotFoundError,
+    ImageFileTooLargeError,
     ImageReadError,
     ImageTooLargeError,
     NotAnImageError,
+    OutsideSourceRootError,
+    SpecialFileError,
     TruncatedImageError,
     UnsupportedImageError,
 )
 
 __all__ = [
+    "DEFAULT_MAX_FILE_BYTES",
     "DEFAULT_MAX_PIXELS",
     "THERMAL_RULES",
+    "CorruptImageError",
     "ImageFileNotFoundError",
+    "ImageFileTooLargeError",
     "ImageScanReport",
+    "OutsideSourceRootError",
+    "SpecialFileError",
     "load_image",
     "iter_images",
+    "read_source_bytes",
     "scan_images",
 ]
 
@@ -56,6 +70,16 @@ def _max_pixels_from_env() -> int:
 
 # 200 MP is a 14k x 14k scene: about 600 MB as RGB, which still fits in memory. Read once at import.
 DEFAULT_MAX_PIXELS: int = _max_pixels_from_env()
+# A file's bytes stay in memory while it decodes. 1 GiB is above an uncompressed 200 MP RGB scene
+# (600 MB); a bigger single file is not one record's image and should be tiled first.
+DEFAULT_MAX_FILE_BYTES: int = 1 << 30
+# Decoded bytes per pixel allowed on the tifffile path (4 bands of 16 bits): its band count comes
+# from a header field, so a tiny corrupt file could otherwise ask for an array of any size.
+MAX_DECODED_BYTES_PER_PIXEL = 8
+# Pages read on the tifffile path (one page per band is a layout it supports). tifffile follows a
+# chain of IFD offsets and does not notice one that points back at itself: without a cap a 3 KB
+# corrupt file keeps it busy forever.
+MAX_TIFF_PAGES = 1024
 
 # Rules that map 16-bit / 32-bit / float data (thermal, multispectral) to 8 bits:
 #   percentile: linear stretch, 2nd percentile -> 0 and 98th -> 255 (robust to hot/dead pixels);
@@ -79,10 +103,16 @@ _SIGNATURES = {
     **{signature: "TIFF" for signature in _TIFF_SIGNATURES},
 }
 _ORIENTATION = ExifTags.Base.Orientation
-
-
-class ImageFileNotFoundError(ImageReadError, FileNotFoundError):
-    """The path does not exist. Also a FileNotFoundError, so existing `except OSError` code still works."""
+# TIFF PhotometricInterpretation values whose samples the tifffile path can use as they are.
+# Anything else (MinIsWhite, palette, CMYK, YCbCr, CIELab/ICCLab/ITULab, LogLuv, CFA, ...) would
+# come out as silently wrong colours, so it is refused.
+_TIFFFILE_PHOTOMETRIC = {None: "none", 1: "MinIsBlack", 2: "RGB"}
+_SPECIAL_FILE_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,47 +147,112 @@ def load_image(
         e.g. ``"I;16->L percentile(2,98) lo=1234 hi=5678; L->RGB replicate"``.
 
     Raises:
-        ImageFileNotFoundError, EmptyImageFileError, NotAnImageError, TruncatedImageError,
-        ImageTooLargeError, UnsupportedImageError: all ImageReadError, each naming the file.
+        ImageFileNotFoundError, EmptyImageFileError, NotAnImageError (SpecialFileError for a
+        FIFO, device or socket, refused without opening it), TruncatedImageError (CorruptImageError
+        when the decoder itself raised, e.g. ZeroDivisionError or zlib.error, chained as
+        ``__cause__``), ImageTooLargeError, UnsupportedImageError (LAB and other modes without a
+        defined conversion): all ImageReadError, each naming the file. No other exception
+        escapes from decoding; MemoryError and KeyboardInterrupt are never caught.
+        ValueError: `mode`, `thermal_rule` or the length of `bands` is invalid (before any read).
+        TypeError: `source` is none of the accepted types.
     """
     _check_arguments(mode, thermal_rule, bands)
     bands = None if bands is None else tuple(int(band) for band in bands)
-
-    if isinstance(source, np.ndarray):
-        label = name or f"<numpy array {'x'.join(map(str, source.shape))} {source.dtype}>"
-        if source.ndim >= 2:
-            _check_pixel_limit(source.shape[1], source.shape[0], max_pixels, label)
-        image, notes = _array_to_target(source, mode, bands, thermal_rule, label, _array_kind(source))
-    elif isinstance(source, Image.Image):
-        label = name or getattr(source, "filename", "") or "<PIL image>"
-        _check_pixel_limit(*source.size, max_pixels, label)
-        _load_pixels(source, label)
-        image, notes = _pil_to_target(source, mode, bands, thermal_rule, label)
-        if image is source:  # never hand back (and later mutate) the caller's own object
-            image = source.copy()
-    elif isinstance(source, (bytes, bytearray, memoryview)):
-        label = name or "<bytes>"
-        if len(source) == 0:
-            raise EmptyImageFileError(label, "zero bytes: there is no image data at all")
-        image, notes = _decode(io.BytesIO(source), mode, max_pixels, bands, thermal_rule, label)
-    elif isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        label = name or str(source)
-        _check_path(path, label)
-        try:
-            with path.open("rb") as file:
-                image, notes = _decode(file, mode, max_pixels, bands, thermal_rule, label)
-        except PermissionError as error:
-            raise ImageReadError(label, f"cannot open the file: {error.strerror}") from error
-    else:
-        raise TypeError(
-            f"load_image takes a path, bytes, a PIL image or a numpy array, not {type(source).__name__}"
-        )
+    label = _label_for(source, name)
+    try:
+        image, notes = _load_source(source, mode, max_pixels, bands, thermal_rule, label)
+    except (ImageReadError, MemoryError):
+        raise
+    except Exception as error:
+        # Decoders raise whatever their parsing code hit on malformed data (ZeroDivisionError,
+        # TypeError, zlib.error, struct.error, AssertionError, RuntimeError, ...): one bad file must
+        # reach callers as the package's error naming it. MemoryError and KeyboardInterrupt pass.
+        raise CorruptImageError(label, f"the decoder failed on malformed data ({_describe(error)})") from error
 
     # Metadata is not carried over: EXIF orientation is already applied, and an ICC profile or
     # palette from the source would describe the wrong pixels after conversion.
     image.info = {"fusionrs_conversion": "; ".join(notes)} if notes else {}
     return image
+
+
+def _label_for(source, name: str | None) -> str:
+    if name:
+        return name
+    if isinstance(source, np.ndarray):
+        return f"<numpy array {'x'.join(map(str, source.shape))} {source.dtype}>"
+    if isinstance(source, Image.Image):
+        return getattr(source, "filename", "") or "<PIL image>"
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    raise TypeError(f"load_image takes a path, bytes, a PIL image or a numpy array, not {type(source).__name__}")
+
+
+def _describe(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _load_source(source, mode: str, max_pixels: int | None, bands, thermal_rule: str, label: str
+                 ) -> tuple[Image.Image, list[str]]:
+    if isinstance(source, np.ndarray):
+        if source.ndim >= 2:
+            _check_pixel_limit(source.shape[1], source.shape[0], max_pixels, label)
+        return _array_to_target(source, mode, bands, thermal_rule, label, _array_kind(source))
+    if isinstance(source, Image.Image):
+        _check_pixel_limit(*source.size, max_pixels, label)
+        _load_pixels(source, label)
+        image, notes = _pil_to_target(source, mode, bands, thermal_rule, label)
+        if image is source:  # never hand back (and later mutate) the caller's own object
+            image = source.copy()
+        return image, notes
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise EmptyImageFileError(label, "zero bytes: there is no image data at all")
+        return _decode(io.BytesIO(source), mode, max_pixels, bands, thermal_rule, label)
+    with _open_regular_file(Path(source), label) as file:
+        return _decode(file, mode, max_pixels, bands, thermal_rule, label)
+
+
+def _refuse_special_file(info: os.stat_result, label: str) -> None:
+    for is_kind, kind in _SPECIAL_FILE_KINDS:
+        if is_kind(info.st_mode):
+            raise SpecialFileError(label, f"is {kind}, not an image file; refused without opening it")
+    if stat.S_ISDIR(info.st_mode):
+        raise NotAnImageError(label, "is a directory, not an image file")
+    if not stat.S_ISREG(info.st_mode):
+        raise NotAnImageError(label, "is not a regular file")
+
+
+def _open_regular_file(path: Path, label: str) -> IO[bytes]:
+    """Open a path for reading only once `stat` says it is a non-empty regular file.
+
+    A FIFO would block `open()` until a writer appears and a device never ends, so both are refused
+    from their `stat`. O_NONBLOCK guards the window between the stat and the open."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise ImageFileNotFoundError(label, "no such file") from None
+    except (OSError, ValueError) as error:  # ELOOP, ENAMETOOLONG, a NUL byte in the name, ...
+        raise ImageReadError(label, f"cannot stat the file: {_describe(error)}") from error
+    _refuse_special_file(info, label)
+    if info.st_size == 0:
+        raise EmptyImageFileError(label, "the file is empty (zero bytes)")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        # `opener` keeps `file.name` the path (tifffile reads it), where os.fdopen would give an int.
+        file = open(path, "rb", opener=lambda name, _flags: os.open(name, flags))
+    except PermissionError as error:
+        raise ImageReadError(label, f"cannot open the file: {error.strerror}") from error
+    except OSError as error:
+        raise ImageReadError(label, f"cannot open the file: {_describe(error)}") from error
+    try:
+        _refuse_special_file(os.fstat(file.fileno()), label)  # replaced between the stat and the open
+    except ImageReadError:
+        file.close()
+        raise
+    return file
 
 
 def _check_arguments(mode: str, thermal_rule: str, bands: Sequence[int] | None) -> None:
@@ -167,15 +262,6 @@ def _check_arguments(mode: str, thermal_rule: str, bands: Sequence[int] | None) 
         raise ValueError(f"thermal_rule must be one of {THERMAL_RULES}, got {thermal_rule!r}")
     if bands is not None and len(bands) not in (1, 3):
         raise ValueError(f"bands must list 1 band (grey) or 3 bands (RGB), got {tuple(bands)}")
-
-
-def _check_path(path: Path, label: str) -> None:
-    if not path.exists():
-        raise ImageFileNotFoundError(label, "no such file")
-    if path.is_dir():
-        raise NotAnImageError(label, "is a directory, not an image file")
-    if path.stat().st_size == 0:
-        raise EmptyImageFileError(label, "the file is empty (zero bytes)")
 
 
 def _check_pixel_limit(width: int, height: int, max_pixels: int | None, label: str) -> None:
@@ -212,6 +298,9 @@ def _decode(
         raise TruncatedImageError(label, f"the header cannot be decoded (truncated or corrupt): {error}") from error
 
     _check_pixel_limit(*image.size, max_pixels, label)
+    if is_tiff and image.mode in HIGH_DEPTH_MODES and getattr(image, "tag_v2", {}).get(262) == 0:
+        # PIL inverts 1- and 8-bit MinIsWhite but hands 16-bit/float MinIsWhite over as is.
+        raise UnsupportedImageError(label, f"{image.mode} TIFF with MinIsWhite photometric (0 is white) has no defined conversion")
     if is_tiff and _needs_tifffile(image):
         array = _read_tiff_bands(file, label, max_pixels)
         return _array_to_target(array, mode, bands, thermal_rule, label, f"TIFF {_array_kind(array)}")
@@ -266,14 +355,138 @@ def _pil_size_check_disabled():
 
 
 # ---------------------------------------------------------------------------------------------
+# Reading one file of a source archive: inside the root, regular, bounded
+# ---------------------------------------------------------------------------------------------
+
+
+def read_source_bytes(
+    root: str | os.PathLike,
+    locator: str | os.PathLike,
+    *,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    name: str | None = None,
+) -> bytes:
+    """Read the bytes of one file of a source archive, refusing anything that is not plainly its own.
+
+    The checks run in this order, and all of them before the file is opened:
+
+    1. `root` is resolved (it may itself be a symlink) and `root / locator` is resolved through
+       every symlink; a result outside the resolved root is refused (a symlinked file or folder
+       pointing elsewhere, an absolute locator elsewhere, or '..').
+    2. `lstat` of the resolved path must show a regular file: a FIFO, a character or block device
+       (e.g. a link to /dev/zero) or a socket is refused without being opened, so it can neither
+       block nor stream forever; a directory or a symlink loop is refused too.
+    3. Its size must be 1..max_bytes.
+
+    The file is then opened with O_NOFOLLOW and O_NONBLOCK, checked to be the same inode that
+    was stat-ed, and read with at most ``max_bytes + 1`` bytes requested, so a file that grows
+    (or is swapped) after the checks still cannot exhaust memory.
+
+    Args:
+        root: the source root folder (a symlink to a folder is fine).
+        locator: the file's path relative to `root` (an absolute path is accepted only when it
+            resolves inside `root`).
+        max_bytes: the largest file accepted, in bytes. Defaults to `DEFAULT_MAX_FILE_BYTES` (1 GiB).
+        name: label used in error messages instead of ``root / locator``.
+
+    Returns:
+        The file's bytes (for `load_image(data, name=...)`, or to store them as they are).
+
+    Raises:
+        OutsideSourceRootError: the path resolves outside the root.
+        SpecialFileError: a FIFO, device or socket.
+        NotAnImageError: a directory or another non-regular file.
+        ImageFileNotFoundError: the file (or the root) does not exist, or is a dangling symlink.
+        EmptyImageFileError: the file has zero bytes.
+        ImageFileTooLargeError: the file has more than `max_bytes` bytes.
+        ImageReadError: the file cannot be opened (permissions, a symlink loop, a NUL byte in
+            the name) or changed between the checks and the read. All of these are
+            ImageReadError subclasses naming the file, never the target of a link.
+    """
+    if max_bytes < 1:
+        raise ValueError(f"max_bytes must be a positive byte count, got {max_bytes!r}")
+    label = (name or str(Path(root) / locator)).replace("\0", "\\0")
+    path = _resolve_inside_root(root, locator, label)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise ImageFileNotFoundError(label, "no such file (or a symlink to a missing file)") from None
+    except OSError as error:
+        raise ImageReadError(label, f"cannot stat the file: {_describe(error)}") from error
+    if stat.S_ISLNK(info.st_mode):  # realpath leaves a link it could not resolve: a loop
+        raise ImageReadError(label, "is a symlink that does not resolve (a symlink loop)")
+    _refuse_special_file(info, label)
+    _check_file_size(info.st_size, max_bytes, label)
+
+    flags = (os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+             | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0))
+    try:
+        descriptor = os.open(path, flags)
+    except PermissionError as error:
+        raise ImageReadError(label, f"cannot open the file: {error.strerror}") from error
+    except OSError as error:  # ELOOP: replaced by a symlink after the checks
+        raise ImageReadError(label, f"cannot open the file (it changed after it was checked): {_describe(error)}") from error
+    try:
+        opened = os.fstat(descriptor)
+        if (opened.st_dev, opened.st_ino) != (info.st_dev, info.st_ino) or not stat.S_ISREG(opened.st_mode):
+            raise ImageReadError(label, "the file was replaced between its checks and the read; refused")
+        data = _read_at_most(descriptor, max_bytes + 1)
+    finally:
+        os.close(descriptor)
+    _check_file_size(len(data), max_bytes, label)  # it grew after the size check
+    return data
+
+
+def _resolve_inside_root(root: str | os.PathLike, locator: str | os.PathLike, label: str) -> Path:
+    try:
+        real_root = os.path.realpath(root, strict=True)
+        is_folder = os.path.isdir(real_root)
+        # realpath walks every component, so `a/../b` through a linked `a` is judged where it lands.
+        resolved = os.path.realpath(os.path.join(real_root, locator))
+    except FileNotFoundError:
+        raise ImageFileNotFoundError(label, "the source root does not exist") from None
+    except (OSError, ValueError) as error:  # a NUL byte in the name, ENAMETOOLONG, ...
+        raise ImageReadError(label, f"cannot resolve the path: {_describe(error)}") from error
+    if not is_folder:
+        raise NotAnImageError(label, "the source root is not a folder")
+    if os.path.commonpath([real_root, resolved]) != real_root:
+        raise OutsideSourceRootError(
+            label, "resolves outside its source root (a symlinked file or folder, or '..'); refused unread"
+        )
+    return Path(resolved)
+
+
+def _check_file_size(size: int, max_bytes: int, label: str) -> None:
+    if size == 0:
+        raise EmptyImageFileError(label, "the file is empty (zero bytes)")
+    if size > max_bytes:
+        raise ImageFileTooLargeError(label, f"the file has {size:,} bytes, over the cap of max_bytes={max_bytes:,}")
+
+
+def _read_at_most(descriptor: int, limit: int) -> bytes:
+    chunks, remaining = [], limit
+    while remaining > 0:
+        chunk = os.read(descriptor, min(remaining, 1 << 24))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+# ---------------------------------------------------------------------------------------------
 # Multi-band TIFF (optional extra: tifffile)
 # ---------------------------------------------------------------------------------------------
 
 
 def _needs_tifffile(image: Image.Image) -> bool:
     """PIL mis-reads some TIFFs it can open: 16-bit RGB is cut to 8 bits, band-interleaved
-    16-bit 4-band files open as I;16 and fail on load. Those go through tifffile."""
+    16-bit 4-band files open as I;16 and fail on load. Those go through tifffile, but only when
+    their samples are plain intensities or RGB: a CIELab TIFF opens as PIL "LAB" and must stay
+    refused (tifffile would hand its L*a*b* samples over as if they were RGB)."""
     tags = getattr(image, "tag_v2", {})
+    if tags.get(262) not in _TIFFFILE_PHOTOMETRIC:
+        return False
     samples = tags.get(277, 1)
     bits = tags.get(258, 8)
     bits = max(bits) if isinstance(bits, tuple) else bits
@@ -293,11 +506,23 @@ def _read_tiff_bands(file: IO[bytes], label: str, max_pixels: int | None) -> np.
     file.seek(0)
     try:
         with tifffile.TiffFile(file) as tif:
+            for count, _page in enumerate(tif.pages, start=1):
+                if count > MAX_TIFF_PAGES:
+                    raise UnsupportedImageError(
+                        label, f"TIFF with more than {MAX_TIFF_PAGES} pages (or a page chain that loops); refused"
+                    )
             series = tif.series[0]
             axes, shape = series.axes, series.shape
+            photometric = series.keyframe.tags.valueof(262)
+            if photometric not in _TIFFFILE_PHOTOMETRIC:
+                raise UnsupportedImageError(
+                    label, f"TIFF photometric interpretation {photometric} ({_photometric_name(tifffile, photometric)}) "
+                    "has no defined conversion: only MinIsBlack and RGB samples are read"
+                )
             _check_pixel_limit(shape[axes.index("X")], shape[axes.index("Y")], max_pixels, label)
+            _check_decoded_size(shape, series.dtype, max_pixels, label)
             array = series.asarray()
-    except ImageReadError:
+    except (ImageReadError, MemoryError):
         raise
     except (tifffile.TiffFileError, OSError, ValueError, IndexError, KeyError, struct.error) as error:
         raise TruncatedImageError(label, f"the TIFF cannot be decoded (truncated or corrupt): {error}") from error
@@ -306,6 +531,26 @@ def _read_tiff_bands(file: IO[bytes], label: str, max_pixels: int | None) -> np.
     if array.ndim not in (2, 3):
         raise UnsupportedImageError(label, f"TIFF with axes {axes!r} and shape {shape}: expected one 2-D image")
     return array
+
+
+def _photometric_name(tifffile, value) -> str:
+    try:
+        return tifffile.PHOTOMETRIC(value).name
+    except (ValueError, TypeError):
+        return "unknown"
+
+
+def _check_decoded_size(shape: Sequence[int], dtype, max_pixels: int | None, label: str) -> None:
+    """The band count and dtype come from header fields: bound the array before it is allocated."""
+    if max_pixels is None:
+        return
+    decoded = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+    if decoded > max_pixels * MAX_DECODED_BYTES_PER_PIXEL:
+        raise ImageTooLargeError(
+            label,
+            f"TIFF of shape {tuple(shape)} {np.dtype(dtype)} would decode to {decoded:,} bytes, over "
+            f"{MAX_DECODED_BYTES_PER_PIXEL} bytes x max_pixels={max_pixels:,}; pass max_pixels=None to load it anyway",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -488,8 +733,8 @@ def iter_images(
         ValueError: when `on_error`, `mode`, `thermal_rule` or `bands` is invalid (on the first
             `next()`, as this is a generator).
         TypeError: when `paths` is a single str, bytes or path instead of a list of paths.
-        ImageReadError: with on_error="raise", the error of the first file that fails (any other
-            decoder exception is re-raised as is).
+        ImageReadError: with on_error="raise", the error of the first file that fails (decoder
+            exceptions arrive as CorruptImageError; a MemoryError is re-raised as is).
     """
     if on_error not in ("skip", "raise"):
         raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")

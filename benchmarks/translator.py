@@ -4,7 +4,7 @@
 
 1. Speed: images/s at 256 px, batch 8, torch threads 2 (median of timed repeats after a warm-up), parameters
    and GFLOPs per image (torch.utils.flop_counter, 2 FLOPs per multiply-add) for every preset and for the
-   pix2pix `unet_256` generator (ngf 64, BatchNorm, 8 down/8 up; 3 -> 1 channels), timed in the same process
+   pix2pix `unet_256` generator (ngf 64, BatchNorm, 8 down/8 up; 3 -> 1 channels; benchmarks/pix2pix.py), timed in the same process
    so that the comparison survives the load of a shared machine.
 2. Fidelity (the same code as `fusionrs eval translator`): RoadScene validation (committed 40 names), the AOS
    aerial pairs that are not colour-mapped (linear baseline fitted on RoadScene training pairs), and
@@ -28,37 +28,11 @@ DATA = REPO.parent / "shared" / "data"
 
 
 def pix2pix_unet_256(in_channels: int = 3, out_channels: int = 1, ngf: int = 64):
-    """The pix2pix/CycleGAN `unet_256` generator (Isola et al. 2017), BatchNorm, dropout in 3 inner decoders."""
-    import torch
-    import torch.nn as nn
+    """The pix2pix `unet_256` generator of benchmarks/pix2pix.py (the one trained there), 3 -> 1 channel."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pix2pix import pix2pix_unet_256 as build
 
-    class Block(nn.Module):
-        def __init__(self, outer, inner, sub=None, outermost=False, innermost=False, dropout=False, in_ch=None):
-            super().__init__()
-            in_ch = in_ch or outer
-            down = [nn.Conv2d(in_ch, inner, 4, 2, 1, bias=False)]
-            if outermost:
-                up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1), nn.Tanh()]
-                self.model = nn.Sequential(*down, sub, *up)
-            elif innermost:
-                up = [nn.ReLU(True), nn.ConvTranspose2d(inner, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
-                self.model = nn.Sequential(nn.LeakyReLU(0.2, True), *down, *up)
-            else:
-                up = [nn.ReLU(True), nn.ConvTranspose2d(inner * 2, outer, 4, 2, 1, bias=False), nn.BatchNorm2d(outer)]
-                up += [nn.Dropout(0.5)] if dropout else []
-                self.model = nn.Sequential(nn.LeakyReLU(0.2, True), *down, nn.BatchNorm2d(inner), sub, *up)
-            self.outermost = outermost
-
-        def forward(self, x):
-            return self.model(x) if self.outermost else torch.cat([x, self.model(x)], 1)
-
-    block = Block(ngf * 8, ngf * 8, innermost=True)
-    for _ in range(3):
-        block = Block(ngf * 8, ngf * 8, block, dropout=True)
-    block = Block(ngf * 4, ngf * 8, block)
-    block = Block(ngf * 2, ngf * 4, block)
-    block = Block(ngf, ngf * 2, block)
-    return Block(out_channels, ngf, block, outermost=True, in_ch=in_channels)
+    return build(in_channels, out_channels, ngf)
 
 
 def _speed(fn, batch, repeats: int) -> dict[str, float]:

@@ -13,11 +13,19 @@ from fusionrs.translate.eval_sets import linear_pairs as _linear_pairs  # noqa: 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("translator", help="evaluate an RGB->IR translator (or a baseline) on pairs")
-    p.add_argument("--model", required=True,
-                   help="translator folder, linear:FILE, or a baseline name (grayscale, inverted_grayscale, linear)")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--model",
+                       help="translator folder, linear:FILE, or a baseline name (grayscale, inverted_grayscale, linear)")
+    which.add_argument("--predictions", metavar="DIR",
+                       help="score predictions made elsewhere instead of a model: DIR/NAME.png per pair, 8-bit grey, "
+                            "the size of the pair (e.g. benchmarks/pix2pix.py predict)")
     p.add_argument("--pairs", required=True,
                    help="pair folder (rgb/ + ir/; a folder named roadscene is scored on its committed validation "
                         "names) or world:N (N held-out world scenes)")
+    p.add_argument("--split", choices=("validation", "tune", "screening"), default="validation",
+                   help="RoadScene names to score: the 40 committed validation names (default), the 11 tuning names "
+                        "of a --tune 11 run, or those 11 + 20 held-out training names (screening runs train with "
+                        "--tune 31); the linear baseline is fitted on the pairs outside the scored ones")
     p.add_argument("--json", required=True, metavar="OUT", help="results JSON (fusionrs.results format)")
     p.add_argument("--linear-from", metavar="SRC",
                    help="training pairs for the linear baseline: a RoadScene folder (its training names), world:N, "
@@ -39,9 +47,12 @@ def run(args: argparse.Namespace) -> int:
     import shlex
     import sys
 
+    from fusionrs.errors import FusionRSError
     from fusionrs.results import write_results
     from fusionrs.translate.evaluate import BASELINES, baseline_predictors, contact_sheet, evaluate_pairs, model_predictor
 
+    if args.predictions and args.kid:
+        raise FusionRSError("--kid translates aerial RGB with the model: give --model, not --predictions")
     pairs = _eval_pairs(args.pairs, args)
     if not pairs:
         raise FileNotFoundError(f"{args.pairs}: no pairs to evaluate")
@@ -51,12 +62,17 @@ def run(args: argparse.Namespace) -> int:
         baselines = baseline_predictors(LinearTranslator.load(args.linear_from.split(":", 1)[1]))
     else:
         baselines = baseline_predictors(_linear_pairs(args.linear_from, args.pairs, args))
-    if args.model in BASELINES:
+    if args.predictions:
+        from fusionrs.translate.evaluate import folder_predictor
+
+        model, name = folder_predictor(args.predictions, [p.name for p in pairs]), "model"
+    elif args.model in BASELINES:
         model, name = None, None  # a baseline alone: scored among the baselines, no CI against itself
     else:
         model, name = model_predictor(args.model), "model"
     results, predictions = evaluate_pairs(pairs, model, baselines, model_name=name or "model", seed=args.seed)
-    results.update({"model": args.model, "pairs": args.pairs, "linear_from": args.linear_from or args.pairs})
+    results.update({"model": args.model or f"predictions:{args.predictions}", "pairs": args.pairs, "split": args.split,
+                    "linear_from": args.linear_from or args.pairs})
     if args.sheet:
         shown = predictions["model"] if model is not None else predictions[args.model]
         results["contact_sheet"] = str(contact_sheet(pairs, shown, args.sheet))

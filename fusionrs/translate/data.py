@@ -26,6 +26,7 @@ __all__ = [
     "is_colour_mapped",
     "roadscene_val_names",
     "split_roadscene",
+    "screening_split",
     "world_pairs",
     "load_unpaired",
     "sample_crops",
@@ -168,6 +169,37 @@ def split_roadscene(folder: str | Path, *, tune: int = 0, seed: int = 0) -> dict
     shuffled = rest[:]
     rng.shuffle(shuffled)
     return {"train": sorted(shuffled[tune:]), "tune": sorted(shuffled[:tune]), "validation": sorted(val & set(all_names))}
+
+
+SCREEN_TUNE = 11  # the tuning slice of the committed translator runs (`--tune 11`)
+SCREEN_HELD_OUT = 20  # more training pairs held out while screening candidate changes (issue 16)
+
+
+def screening_split(folder: str | Path, *, tune: int = SCREEN_TUNE, held_out: int = SCREEN_HELD_OUT,
+                    seed: int = 0) -> dict[str, list[str]]:
+    """{"train", "tune", "held_out", "screening", "validation"} names of a RoadScene folder for screening runs.
+
+    The shuffle of `split_roadscene` does not depend on `tune`, so `split_roadscene(folder, tune=tune
+    + held_out, seed=seed)` holds back exactly the `tune` names of a `--tune tune` run plus `held_out`
+    more: a screening run trains with `--tune 31` (the defaults) and is judged on those 31 names,
+    never on the validation names.
+
+    Args:
+        folder: the RoadScene pair folder.
+        tune: the size of the tuning slice (default 11, as the committed runs).
+        held_out: how many more non-validation pairs are held out (default 20).
+        seed: the seed of the `split_roadscene` shuffle (the training seed, default 0).
+
+    Returns:
+        A dict of sorted name lists: "tune" (equal to `split_roadscene(folder, tune=tune,
+        seed=seed)["tune"]`), "held_out" (the next `held_out` names of the shuffle), "screening"
+        (their union), "train" (the rest, what a `--tune tune + held_out` run trains on) and
+        "validation" (the committed names).
+    """
+    wide = split_roadscene(folder, tune=tune + held_out, seed=seed)
+    narrow = set(split_roadscene(folder, tune=tune, seed=seed)["tune"])
+    return {"train": wide["train"], "tune": sorted(narrow), "held_out": sorted(set(wide["tune"]) - narrow),
+            "screening": wide["tune"], "validation": wide["validation"]}
 
 
 def world_pairs(indices: range | list[int], *, seed: int = 0, size: int = 256,

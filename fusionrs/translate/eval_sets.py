@@ -1,34 +1,59 @@
 """Evaluation sets of `fusionrs eval translator` (and benchmarks/translator.py): pairs to score, pairs the
-linear baseline is fitted on, and the KID block. `args` is any object with the CLI's attribute names.
+linear baseline is fitted on, and the KID block. `args` is any object with the CLI's attribute names;
+`args.split` (default "validation") picks the RoadScene names: "validation" (the 40 committed names),
+"tune" (the 11 tuning names of a `--tune 11` run) or "screening" (those 11 plus 20 more training
+pairs held out while screening, `fusionrs.translate.data.screening_split`).
 """
 
 from __future__ import annotations
 
-__all__ = ["eval_pairs", "kid_block", "linear_pairs"]
+__all__ = ["SPLITS", "eval_pairs", "kid_block", "linear_pairs"]
+
+SPLITS = ("validation", "tune", "screening")
+
+
+def _split(args) -> str:
+    from fusionrs.errors import FusionRSError
+
+    split = getattr(args, "split", None) or "validation"
+    if split not in SPLITS:
+        raise FusionRSError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    return split
 
 
 def eval_pairs(spec: str, args):
     """Evaluation pairs for `spec`: `world:N` (seed `args.world_seed`), a RoadScene folder (its validation
-    split) or any pair folder; `args` needs world_seed, world_size.
+    split, or `args.split`) or any pair folder; `args` needs world_seed, world_size.
 
     Args:
         spec: `world:N` (N procedural world scenes), a folder named `roadscene` (case-insensitive),
             or any pair folder (`rgb/` + `ir/`).
-        args: an object with `world_seed` and `world_size` attributes (the CLI's parsed arguments).
+        args: an object with `world_seed` and `world_size` attributes (the CLI's parsed arguments)
+            and optionally `split` (one of `SPLITS`, default "validation"; RoadScene only).
 
     Returns:
-        A list of `Pair`s: the N world scenes, the RoadScene validation split, or every pair of
+        A list of `Pair`s: the N world scenes, the RoadScene names of the split, or every pair of
         the folder (colour-mapped IR dropped). Folder errors (`FileNotFoundError`) propagate.
+
+    Raises:
+        FusionRSError: an unknown split, or a split other than "validation" for pairs that are not
+            a RoadScene folder.
     """
     from pathlib import Path
 
-    from fusionrs.translate.data import load_pairs, split_roadscene, world_pairs
+    from fusionrs.errors import FusionRSError
+    from fusionrs.translate.data import load_pairs, screening_split, split_roadscene, world_pairs
 
+    split = _split(args)
+    folder = Path(spec)
+    roadscene = not spec.startswith("world:") and folder.name.lower() == "roadscene"
+    if split != "validation" and not roadscene:
+        raise FusionRSError(f"--split {split} needs a RoadScene folder as --pairs, got {spec!r}")
     if spec.startswith("world:"):
         return world_pairs(range(int(spec.split(":", 1)[1])), seed=args.world_seed, size=args.world_size).pairs
-    folder = Path(spec)
-    if folder.name.lower() == "roadscene":
-        return load_pairs(folder, names=set(split_roadscene(folder)["validation"])).pairs
+    if roadscene:
+        names = split_roadscene(folder)["validation"] if split == "validation" else screening_split(folder)[split]
+        return load_pairs(folder, names=set(names)).pairs
     return load_pairs(folder).pairs
 
 
@@ -42,7 +67,9 @@ def linear_pairs(spec: str | None, pairs_spec: str, args):
 
     Returns:
         A list of `Pair`s: N world scenes generated with seed `args.seed + 1000` (the training
-        world, disjoint from the evaluation scenes), or the RoadScene train split.
+        world, disjoint from the evaluation scenes), or the RoadScene train split (for
+        `args.split` "tune" or "screening": the training names of `screening_split`, so the fit
+        never sees a pair it is scored on).
 
     Raises:
         FusionRSError: when the chosen spec is neither `world:N` nor a folder named `roadscene`.
@@ -50,7 +77,7 @@ def linear_pairs(spec: str | None, pairs_spec: str, args):
     from pathlib import Path
 
     from fusionrs.errors import FusionRSError
-    from fusionrs.translate.data import load_pairs, split_roadscene, world_pairs
+    from fusionrs.translate.data import load_pairs, screening_split, split_roadscene, world_pairs
 
     spec = spec or pairs_spec
     if spec.startswith("world:"):
@@ -58,7 +85,8 @@ def linear_pairs(spec: str | None, pairs_spec: str, args):
         return world_pairs(range(int(spec.split(":", 1)[1])), seed=args.seed + 1000, size=args.world_size).pairs
     folder = Path(spec)
     if folder.name.lower() == "roadscene":
-        return load_pairs(folder, names=set(split_roadscene(folder)["train"])).pairs
+        train = split_roadscene(folder)["train"] if _split(args) == "validation" else screening_split(folder)["train"]
+        return load_pairs(folder, names=set(train)).pairs
     raise FusionRSError(f"--linear-from is needed for {pairs_spec!r}: give a RoadScene folder, world:N or linear:FILE")
 
 

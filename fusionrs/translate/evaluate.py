@@ -23,7 +23,8 @@ from fusionrs.translate.data import Pair
 if TYPE_CHECKING:
     from fusionrs.translate.base import LinearTranslator
 
-__all__ = ["BASELINES", "baseline_predictors", "model_predictor", "evaluate_pairs", "contact_sheet", "same_colour_mask"]
+__all__ = ["BASELINES", "baseline_predictors", "model_predictor", "folder_predictor", "evaluate_pairs", "contact_sheet",
+           "same_colour_mask"]
 
 BASELINES = ("grayscale", "inverted_grayscale", "linear")
 METRICS = ("psnr", "ssim", "mae", "edge_corr")
@@ -74,6 +75,46 @@ def model_predictor(spec: str, *, batch_size: int = 8) -> Predictor:
         for i in range(0, len(rgbs), batch_size):
             out += [np.asarray(im) for im in translator.translate([Image.fromarray(r) for r in rgbs[i:i + batch_size]])]
         return out
+
+    return predict
+
+
+def folder_predictor(folder: str | Path, names: Sequence[str]) -> Predictor:
+    """Predictions made elsewhere (e.g. by benchmarks/pix2pix.py) as a predictor: `FOLDER/NAME.png` per pair.
+
+    Lets any system be scored by `fusionrs eval translator --predictions FOLDER` without entering the
+    package: its outputs are read as 8-bit grey (`L`) images, one per pair name, and must have the
+    size of the pair's IR image (the evaluator checks).
+
+    Args:
+        folder: the folder of predicted IR images, named by pair stem (`.png` first, then any image suffix).
+        names: the pair names, in the order the predictor will be called with their RGB images.
+
+    Returns:
+        A predictor returning the stored images for `names` (its RGB inputs are only counted).
+
+    Raises:
+        FileNotFoundError: `folder` is missing or lacks an image for one of `names`.
+    """
+    from fusionrs.core.image_io import load_image
+    from fusionrs.translate.data import IMAGE_SUFFIXES
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: predictions folder does not exist")
+    by_stem: dict[str, Path] = {}
+    for path in sorted(folder.iterdir(), key=lambda p: (p.suffix.lower() != ".png", p.name)):
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            by_stem.setdefault(path.stem, path)
+    missing = [n for n in names if n not in by_stem]
+    if missing:
+        raise FileNotFoundError(f"{folder}: no prediction for {len(missing)} of {len(names)} pairs, e.g. {missing[0]}.png")
+    paths = [by_stem[n] for n in names]
+
+    def predict(rgbs: list[np.ndarray]) -> list[np.ndarray]:
+        if len(rgbs) != len(paths):
+            raise ValueError(f"predictions of {folder} cover {len(paths)} pairs, called with {len(rgbs)} images")
+        return [np.asarray(load_image(p, mode="L", max_pixels=None)) for p in paths]
 
     return predict
 

@@ -233,8 +233,16 @@ def test_existing_output_is_kept_unless_overwrite(tiny, tmp_path):
     (out / "keep.txt").write_text("x")
     with pytest.raises(FileExistsError, match="overwrite"):
         convert(state, out, tokenizer)
-    convert(state, out, tokenizer, overwrite=True)
-    assert (out / "model_index.json").is_file() and not (out / "keep.txt").exists()
+    with pytest.raises(FileExistsError, match="not written by fusionrs"):  # a foreign folder: never replaced
+        convert(state, out, tokenizer, overwrite=True)
+    assert (out / "keep.txt").read_text() == "x"
+    (out / "keep.txt").unlink()
+    convert(state, out, tokenizer)
+    (out / "stale.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="overwrite"):
+        convert(state, out, tokenizer)
+    convert(state, out, tokenizer, overwrite=True)  # a folder fusionrs wrote: replaced
+    assert (out / "model_index.json").is_file() and not (out / "stale.txt").exists()
 
 
 def test_cli_converts_and_reports_refusals(tiny, tmp_path, capsys):

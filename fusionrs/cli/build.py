@@ -31,9 +31,13 @@ def add_parser(sub) -> None:
     p.add_argument("--chunk-size", type=positive_int, default=64, help="records per staged chunk")
     p.add_argument("--synth-size", type=int_in_range(64, 512), default=256, help="image size of synth: sources")
     p.add_argument("--max-pixels", type=positive_int, default=None, help="refuse larger images (default: fusionrs limit)")
+    p.add_argument("--max-chunk-pixels", type=positive_int, default=None, metavar="N",
+                   help="decoded pixels a chunk holds at once while staging (default 256000000); memory only, "
+                        "never content")
     p.add_argument("--limit-per-source", type=positive_int, default=None, help="use the first N items of each source")
     p.add_argument("--work-dir", help="staging folder (default: OUT.work)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output folder that fusionrs wrote (never a source, never a foreign folder)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -47,6 +51,13 @@ def run(args: argparse.Namespace) -> int:
     for text in args.sources:
         spec = parse_source(text)
         specs.append(parse_source(text, rights=rights.get(spec.name)) if spec.name in rights else spec)
+    # The output rule (also applied by the builder) before the heavy import: a refusal costs no second.
+    from pathlib import Path
+
+    from fusionrs.core.output_folder import check_output_folder
+
+    inputs = [Path(p) for s in specs if s.kind != "synth" for p in (s.path, s.extra) if p and Path(p).exists()]
+    check_output_folder(args.out, overwrite=args.overwrite, inputs=inputs, what="--out")
 
     from fusionrs.core.image_io import DEFAULT_MAX_PIXELS
     from fusionrs.data.build import BuildConfig, build_dataset
@@ -56,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
         fractions=args.fractions, min_heldout_per_source=args.min_heldout, max_distance=args.max_distance,
         seed=args.seed, chunk_size=args.chunk_size, synth_size=args.synth_size,
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, limit_per_source=args.limit_per_source,
+        **({"max_chunk_pixels": args.max_chunk_pixels} if args.max_chunk_pixels else {}),
     )
     report = build_dataset(config, args.out, work_dir=args.work_dir, overwrite=args.overwrite, progress=not args.quiet)
     if report.split_counts:  # rank 0
@@ -66,5 +78,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{len(left_out)} items left out (reasons in {report.out_dir}/README.md), e.g. {left_out[0]['reason']}")
         stats = report.split_stats
         print(f"groups: {stats.get('n_groups')}, largest group: {stats.get('largest_group')}")
-        print(f"staged chunks: {report.chunks_staged} new, {report.chunks_reused} reused ({report.work_dir})")
+        restaged = f", {len(report.chunks_restaged)} restaged" if report.chunks_restaged else ""
+        print(f"staged chunks: {report.chunks_staged} new, {report.chunks_reused} reused{restaged} ({report.work_dir})")
+        for why in report.chunks_restaged:
+            print(f"  restaged {why}")
+        if report.leftovers_removed:
+            print(f"removed {len(report.leftovers_removed)} leftovers of an interrupted run: "
+                  + ", ".join(report.leftovers_removed[:3]) + (", ..." if len(report.leftovers_removed) > 3 else ""))
     return 0

@@ -23,7 +23,8 @@ def add_parser(sub) -> None:
                    help="openai backend: send the IR image, the measured summary, or both")
     p.add_argument("--batch-size", type=positive_int, default=None, help="records per batch (local backend)")
     p.add_argument("--keep-existing", action="store_true", help="keep a row's old IR captions when the new one is rejected")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing output folder that fusionrs wrote (never the input, never a foreign folder)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 

@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
                      help="exact GELU (LAION/DataComp-trained weights; the default for ViT-H-14)")
     p.add_argument("--dtype", choices=["auto", "float32", "float16", "bfloat16"], default="auto",
                    help="weight dtype to write (auto: the checkpoint's own)")
-    p.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty output folder")
+    p.add_argument("--overwrite", action="store_true", help="write into an existing, non-empty output folder that fusionrs wrote")
     p.set_defaults(run=run)
 
 

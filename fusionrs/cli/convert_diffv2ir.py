@@ -19,7 +19,7 @@ def add_parser(sub) -> None:
     p.add_argument("--unet-weights", choices=["auto", "ema", "plain"], default="auto",
                    help="UNet weights to convert: auto = the model_ema.* copies when present (what DiffV2IR samples "
                         "with), else model.diffusion_model.*")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output folder that fusionrs wrote")
     p.set_defaults(run=run)
 
 

@@ -51,13 +51,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return int(args.run(args) or 0)
-    except (FusionRSError, FileNotFoundError, FileExistsError) as exc:
-        # Expected failures (bad input, missing files) get one line; real bugs keep their traceback.
-        sys.stderr.write(f"fusionrs {args.command}: error: {exc}\n")
-        return 2
+    except (FusionRSError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+            PermissionError) as exc:
+        # Expected failures (bad input, missing files, permissions) get one line; real bugs keep their traceback.
+        return _one_line_error(args.command, exc)
+    except OSError as exc:
+        if exc.errno not in _user_errnos():  # not the user's disk or mount: a bug, keep the traceback
+            raise
+        return _one_line_error(args.command, exc)
     except KeyboardInterrupt:
         sys.stderr.write(f"fusionrs {args.command}: interrupted\n")
         return 130
+
+
+def _user_errnos() -> frozenset[int]:
+    from fusionrs.core.output_folder import USER_OS_ERRNOS
+
+    return USER_OS_ERRNOS
+
+
+def _one_line_error(command: str, exc: BaseException) -> int:
+    """Print `exc` as one line (multi-line messages joined with "; ") and return exit status 2."""
+    message = str(exc)
+    if isinstance(exc, OSError) and exc.strerror and exc.filename and str(exc.filename) not in message:
+        message = f"{exc.filename}: {exc.strerror}"
+    message = "; ".join(line.strip() for line in message.splitlines() if line.strip()) or type(exc).__name__
+    sys.stderr.write(f"fusionrs {command}: error: {message}\n")
+    return 2
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ def add_parser(sub) -> None:
     p.add_argument("--splits", type=split_sizes, default={"train": 0.8, "validation": 0.1, "test": 0.1},
                    help="split fractions, e.g. train=0.8,validation=0.1,test=0.1 (default)")
     p.add_argument("--out", required=True, help="output dataset folder")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing folder that fusionrs wrote")
     p.set_defaults(run=run)
 
 

@@ -635,7 +635,8 @@ def convert_open_clip_checkpoint(
         quick_gelu: force QuickGELU (True) or GELU (False); None takes the architecture's flag.
         dtype: "auto" (the checkpoint's single float dtype, else float32), "float32", "float16"
             or "bfloat16".
-        overwrite: allow writing into a non-empty `out_dir`.
+        overwrite: allow writing into a non-empty `out_dir` that fusionrs wrote (never into a
+            non-empty folder without the fusionrs marker, nor the checkpoint's own folder).
         hash_source: record the checkpoint's SHA-256 in `conversion.json` (reads the whole file).
 
     Returns:
@@ -643,7 +644,8 @@ def convert_open_clip_checkpoint(
         README.md and conversion.json.
 
     Raises:
-        FileExistsError: when `out_dir` is not empty and `overwrite` is False.
+        FileExistsError: (`OutputFolderError`) when `out_dir` is not empty and `overwrite` is False,
+            or may not be written at all (`fusionrs.core.output_folder.check_output_folder`).
         FileNotFoundError: when the checkpoint or an architecture JSON file does not exist.
         OpenClipConversionError: when the architecture is invalid, the checkpoint cannot be read,
             its weights do not fit the architecture, or `dtype` is unknown.
@@ -654,9 +656,10 @@ def convert_open_clip_checkpoint(
 
     from fusionrs.version import __version__
 
+    from fusionrs.core.output_folder import check_output_folder, write_marker
+
     checkpoint, out = Path(checkpoint), Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise FileExistsError(f"output folder {out} exists and is not empty (pass --overwrite to write into it)")
+    check_output_folder(out, overwrite=overwrite, inputs=[checkpoint], what="output folder")
     arch_cfg = load_arch(arch)
     config = clip_config_from_arch(arch_cfg, quick_gelu=quick_gelu)
     state_dict = load_open_clip_state_dict(checkpoint)
@@ -665,6 +668,7 @@ def convert_open_clip_checkpoint(
     config.dtype = torch_dtype  # recorded in config.json so from_pretrained(dtype="auto") keeps it
 
     out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, "model")
     save_file(weights, str(out / "model.safetensors"), metadata={"format": "pt"})
     config.save_pretrained(str(out))
     _processor(config.vision_config.image_size, out)

@@ -8,7 +8,9 @@ from the folder's generation.json before an upload. The licence comes from the s
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,74 @@ from fusionrs.version import __version__
 if TYPE_CHECKING:
     from huggingface_hub import DatasetCardData
 
-__all__ = ["filter_report_from_generation", "refresh_dataset_card", "render_dataset_card"]
+__all__ = ["filter_report_from_generation", "refresh_dataset_card", "render_dataset_card", "scrub_local_paths",
+           "scrub_published"]
+
+# An absolute local path inside free text: POSIX `/a/b`, home `~/a`, Windows `C:\a`. Not preceded by a word
+# character, '.', '/', '~' or '-' (so `RGB/IR`, `3/4`, `./x`, `https://host/x` are left alone).
+_ABS_PATH = re.compile(r"(?<![\w./~\\-])(?:~/|/(?=[^\s/])|[A-Za-z]:[\\/])[^\s'\"`<>|,;()\[\]{}]*")
+
+
+def _local_roots(roots: Iterable[str | os.PathLike]) -> list[str]:
+    """Each root as given, absolute and resolved, longest first (so the deepest root wins)."""
+    forms: set[str] = set()
+    for root in roots:
+        if not root:
+            continue
+        path = Path(root).expanduser()
+        for form in (path, path.absolute(), path.resolve()):
+            text = str(form).rstrip("/\\")
+            if text and text not in ("/", "."):
+                forms.add(text)
+    return sorted(forms, key=len, reverse=True)
+
+
+def scrub_local_paths(text: str, roots: Iterable[str | os.PathLike] = ()) -> str:
+    """`text` with no absolute local path left: what a published file (card, generation.json) may say.
+
+    A path under one of `roots` becomes its locator relative to that root (`/data/RSICD/images/a.jpg`
+    with root `/data/RSICD` -> `images/a.jpg`); a root itself becomes `<source root>`; any other
+    absolute path (a link target, a home folder, `/etc/passwd`) keeps only its last component, after
+    an ellipsis (`.../passwd`). Relative text (`RGB/IR`, `3/4`, `./a.png`, URLs) is left alone.
+    Idempotent.
+
+    Args:
+        text: free text, e.g. the reason a record was left out.
+        roots: local folders whose paths may appear in `text` (source roots, annotation files).
+
+    Returns:
+        The text with relative locators only.
+    """
+    for root in _local_roots(roots):
+        text = re.sub(re.escape(root) + r"[/\\]+", "", text)
+        text = re.sub(re.escape(root) + r"(?![\w.\-])", "<source root>", text)
+
+    def shorten(match: re.Match) -> str:
+        name = re.split(r"[/\\]", match.group(0).rstrip("/\\"))[-1]
+        return "..." + ("/" + name if name and name != "~" else "")
+
+    return _ABS_PATH.sub(shorten, text)
+
+
+def scrub_published(value: Any, roots: Iterable[str | os.PathLike] = ()) -> Any:
+    """`value` (JSON-like: dicts, lists, strings) with `scrub_local_paths` applied to every string and key.
+
+    Args:
+        value: what goes into a published file (generation.json's blocks, the skipped list).
+        roots: as in `scrub_local_paths`.
+
+    Returns:
+        A scrubbed copy; numbers, booleans and None unchanged.
+    """
+    roots = list(roots)
+    if isinstance(value, str):
+        return scrub_local_paths(value, roots)
+    if isinstance(value, Mapping):
+        return {scrub_published(k, roots) if isinstance(k, str) else k: scrub_published(v, roots)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_published(v, roots) for v in value]
+    return value
 
 
 def filter_report_from_generation(generation: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -66,6 +135,7 @@ def render_dataset_card(
         sources: {"name", "rows", "rights"} per source.
         generation: how the folder was built (shown as JSON; its filter report as a table).
         skipped: {"id", "reason"} of every record left out.
+            Absolute local paths in either are shown relative (`scrub_local_paths`).
         citation: the BibTeX entry (None: no citation section).
         schema_version: the dataset schema the folder was written with (None: the current
             `fusionrs.data.schema.SCHEMA_VERSION`; imported late, it pulls in `datasets`).
@@ -88,6 +158,8 @@ def render_dataset_card(
     # The card states the declared licence; the sources' rights decide whether commercial use is possible.
     licence = LicenceInfo(declared, card_data.get("license_name"), inherited.commercial_use,
                           inherited.reason, inherited.restricting_sources)
+    # Published text carries relative locators only (also for folders written before this rule).
+    generation, skipped = scrub_published(dict(generation)), scrub_published(list(skipped))
     card = DatasetCard.from_template(
         card_data,
         template_str=template_text("dataset"),

@@ -3,7 +3,11 @@
 The folder is the product: it loads with plain `datasets.load_dataset(folder)` (no fusionrs),
 streams, and keeps working after the source images are gone because image bytes are embedded.
 Shards are written into a temporary folder and moved into place at the end, so an interrupted
-write never leaves a folder that looks complete.
+write never leaves a folder that looks complete. The finished folder carries the fusionrs marker, and
+an existing `out_dir` is replaced only as `fusionrs.core.output_folder.check_output_folder` allows
+(a folder fusionrs wrote, with `overwrite=True`; never an input, never a foreign folder). A write that
+meets a full disk or a read-only file system ends with a one-line `OutputFolderError` naming the
+folder; the temporary folder a killed writer left is removed by the next writer of the same folder.
 """
 
 from __future__ import annotations
@@ -24,6 +28,10 @@ from huggingface_hub import DatasetCardData
 from tqdm.auto import tqdm
 
 from fusionrs.core.atomic import commit_folder
+from fusionrs.core.output_folder import (
+    check_output_folder, output_error, remove_leftovers, staging_prefix, write_marker,
+)
+from fusionrs.data.card import scrub_published
 from fusionrs.data.schema import FEATURES, SCHEMA_VERSION, FusionRecord
 from fusionrs.errors import FusionRSError
 from fusionrs.version import __version__
@@ -129,6 +137,20 @@ class DatasetFolderWriter:
 
     `on_error="skip"` leaves invalid records out and reports them (batch jobs must not die on one
     bad file); `"raise"` stops at the first.
+
+    Args:
+        out_dir: the dataset folder to write.
+        overwrite: replace an existing folder that fusionrs wrote (a non-empty folder without the
+            fusionrs marker is never replaced).
+        max_shard_bytes: start a new parquet shard past this size.
+        rows_per_group: rows per parquet row group.
+        on_error: "skip" invalid records (listed in the report) or "raise" on the first one.
+        inputs: files and folders the caller reads from; `out_dir` may not be, contain or lie in one.
+
+    Raises:
+        OutputFolderError: `out_dir` may not be written (see `check_output_folder`), or its parent
+            folder is not writable.
+        ValueError: `on_error` is neither "skip" nor "raise".
     """
 
     def __init__(
@@ -139,15 +161,21 @@ class DatasetFolderWriter:
         max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
         rows_per_group: int = DEFAULT_ROWS_PER_GROUP,
         on_error: Literal["skip", "raise"] = "skip",
+        inputs: Iterable[str | Path] = (),
     ):
         self.out_dir = Path(out_dir)
-        if self.out_dir.exists() and any(self.out_dir.iterdir()) and not overwrite:
-            raise FileExistsError(f"{self.out_dir} exists and is not empty; pass overwrite=True to replace it")
+        self._overwrite, self._inputs = overwrite, [Path(p) for p in inputs]
+        check_output_folder(self.out_dir, overwrite=overwrite, inputs=self._inputs)
         if on_error not in ("skip", "raise"):
             raise ValueError(f"on_error must be 'skip' or 'raise', got {on_error!r}")
         self.max_shard_bytes, self.rows_per_group, self.on_error = max_shard_bytes, rows_per_group, on_error
-        self.out_dir.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.out_dir.name}.tmp-", dir=self.out_dir.parent))
+        try:
+            self.out_dir.parent.mkdir(parents=True, exist_ok=True)
+            remove_leftovers(self.out_dir.parent, name=self.out_dir.name, files=False)  # a killed writer's staging
+            self._tmp = Path(tempfile.mkdtemp(prefix=staging_prefix(self.out_dir) + "-", dir=self.out_dir.parent))
+            write_marker(self._tmp, "staging")
+        except OSError as exc:
+            raise output_error(self.out_dir.parent, exc, what="the folder of", doing="is not writable") from exc
         self._splits: dict[str, _SplitShards] = {}
         self._ids: set[str] = set()
         self._sources: Counter[str] = Counter()
@@ -176,7 +204,10 @@ class DatasetFolderWriter:
         split = row["split"]
         if split not in self._splits:
             self._splits[split] = _SplitShards(self._tmp, split, self.max_shard_bytes, self.rows_per_group)
-        self._splits[split].add(row, nbytes)
+        try:
+            self._splits[split].add(row, nbytes)
+        except OSError as exc:  # disk full, read-only: name the folder, one line
+            raise output_error(self.out_dir, exc) from exc
         self._sources[row["source_dataset"]] += 1
         self._rights.setdefault(row["source_dataset"], row["provenance"]["rights"])
 
@@ -207,7 +238,10 @@ class DatasetFolderWriter:
             mask = pc.equal(splits, split)
             if split not in self._splits:
                 self._splits[split] = _SplitShards(self._tmp, split, self.max_shard_bytes, self.rows_per_group)
-            self._splits[split].add_table(table.filter(mask), [n for n, m in zip(nbytes, mask.to_pylist()) if m])
+            try:
+                self._splits[split].add_table(table.filter(mask), [n for n, m in zip(nbytes, mask.to_pylist()) if m])
+            except OSError as exc:  # disk full, read-only: name the folder, one line
+                raise output_error(self.out_dir, exc) from exc
 
     def close(
         self,
@@ -217,11 +251,35 @@ class DatasetFolderWriter:
         generation: dict[str, Any] | None = None,
         license: str = "other",
     ) -> WriteReport:
-        """Finish shards, write README.md + generation.json, and move everything into `out_dir`."""
+        """Finish shards, write README.md + generation.json, and move everything into `out_dir`.
+
+        Args:
+            pretty_name: the card's title.
+            description: the card's paragraph under the title.
+            generation: how the records were made (generation.json and the card).
+            license: the declared hub licence id.
+
+        Returns:
+            The `WriteReport`.
+
+        Raises:
+            FusionRSError: no record was added.
+            OutputFolderError: the folder cannot be written (disk full, read-only) or may no longer
+                be replaced (it changed since the writer started).
+        """
         if not self._splits:
             shutil.rmtree(self._tmp, ignore_errors=True)
             reasons = "; ".join(s["reason"] for s in self.report.skipped[:3])
             raise FusionRSError(f"no valid records to write to {self.out_dir}" + (f" ({reasons})" if reasons else ""))
+        try:
+            return self._close(pretty_name, description, generation, license)
+        except OSError as exc:
+            if isinstance(exc, FusionRSError):
+                raise  # the output rule's own refusal, already one line
+            raise output_error(self.out_dir, exc) from exc
+
+    def _close(self, pretty_name: str, description: str, generation: dict[str, Any] | None, license: str
+               ) -> WriteReport:
         data_dir = self._tmp / "data"
         data_dir.mkdir()
         for split, shards in sorted(self._splits.items()):
@@ -238,20 +296,26 @@ class DatasetFolderWriter:
             self.report.download_bytes += sum((data_dir / Path(n).name).stat().st_size for n in names)
         self.report.source_counts = dict(self._sources)
         generation = {"schema_version": SCHEMA_VERSION, "fusionrs_version": __version__, **(generation or {})}
+        # Published files carry relative locators only: no absolute local path of a skipped record.
+        generation, self.report.skipped = scrub_published(generation), scrub_published(self.report.skipped)
         (self._tmp / "generation.json").write_text(
             json.dumps({"generation": generation, "split_counts": self.report.split_counts,
                         "source_counts": self.report.source_counts, "skipped": self.report.skipped}, indent=2) + "\n"
         )
         card = _render_card(self.report, self._rights, pretty_name, description, generation, license)
         (self._tmp / "README.md").write_text(card)
-        commit_folder(self._tmp, self.out_dir)
+        check_output_folder(self.out_dir, overwrite=self._overwrite, inputs=self._inputs)  # still ours to replace?
+        commit_folder(self._tmp, self.out_dir, kind="dataset")
         return self.report
 
     def abort(self) -> None:
-        """Drop everything written so far."""
+        """Drop everything written so far (also after a full disk made the shards unwritable)."""
         for shards in self._splits.values():
             if shards.writer is not None:
-                shards.writer.close()
+                try:
+                    shards.writer.close()
+                except OSError:
+                    pass  # e.g. no space left for the footer: the folder goes anyway
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> "DatasetFolderWriter":
@@ -275,13 +339,14 @@ def write_dataset_folder(
     license: str = "other",
     progress: bool = True,
     total: int | None = None,
+    inputs: Iterable[str | Path] = (),
 ) -> WriteReport:
     """Write `records` to a dataset folder in one call (see `DatasetFolderWriter`).
 
     Args:
         records: the records to write.
         out_dir: the dataset folder (written into a temporary folder, moved into place at the end).
-        overwrite: replace an existing folder.
+        overwrite: replace an existing folder that fusionrs wrote (never a foreign one).
         on_error: "skip" invalid records (listed in the report) or "raise" on the first one.
         max_shard_bytes: start a new parquet shard past this size.
         pretty_name: the card's title.
@@ -290,11 +355,18 @@ def write_dataset_folder(
         license: the declared hub licence id (never looser than the sources' rights).
         progress: show a progress bar.
         total: the number of records, for the progress bar.
+        inputs: files and folders the records come from; `out_dir` may not be, contain or lie in one.
 
     Returns:
         The `WriteReport`: folder, rows per split and source, records left out.
+
+    Raises:
+        OutputFolderError: `out_dir` may not be written (see `check_output_folder`), or writing
+            it failed (disk full, read-only file system).
+        FusionRSError: no valid record to write, or `on_error="raise"` and a record is invalid.
     """
-    writer = DatasetFolderWriter(out_dir, overwrite=overwrite, on_error=on_error, max_shard_bytes=max_shard_bytes)
+    writer = DatasetFolderWriter(out_dir, overwrite=overwrite, on_error=on_error, max_shard_bytes=max_shard_bytes,
+                                 inputs=inputs)
     with writer:
         for record in tqdm(records, total=total, desc=f"writing {Path(out_dir).name}", unit="rec", disable=not progress):
             writer.add(record)

@@ -75,7 +75,7 @@ def recaption_folder(data_dir: str | Path, out_dir: str | Path, captioner: str |
         generation = json.loads((src / "generation.json").read_text()).get("generation", {})
     tally = CaptionTally()
     params = json.dumps(cap.params, sort_keys=True, default=str)
-    writer = DatasetFolderWriter(out, overwrite=overwrite)
+    writer = DatasetFolderWriter(out, overwrite=overwrite, inputs=[src])  # never replaces its input
     with writer:
         bar = tqdm(total=_count_rows(src), desc=f"captioning ({cap.name})", unit="rec", disable=not progress)
         pending: list[dict[str, Any]] = []

@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import os
 import pickle
-import shutil
 import warnings
 import zipfile
 from pathlib import Path
@@ -293,7 +292,8 @@ def convert_diffv2ir_checkpoint(
             checkpoint has them, as sampling does under InstructPix2Pix's `generate.yaml`
             (`use_ema: true`, `load_ema: true`), which DiffV2IR's `infer.py` loads; False takes
             `model.diffusion_model.*`; True requires the EMA copies.
-        overwrite: replace an existing `out_dir`.
+        overwrite: replace an existing `out_dir` that fusionrs wrote (never a non-empty folder
+            without the fusionrs marker, never the checkpoint's own folder).
 
     Returns:
         `out_dir` as a `Path`, now holding the saved `DiffV2IRPipeline` (unet, vae, text_encoder,
@@ -301,7 +301,8 @@ def convert_diffv2ir_checkpoint(
         `out_dir` untouched.
 
     Raises:
-        FileExistsError: when `out_dir` exists, is not empty, and `overwrite` is False.
+        FileExistsError: (`OutputFolderError`) when `out_dir` exists, is not empty, and `overwrite`
+            is False, or may not be replaced at all (`fusionrs.core.output_folder.check_output_folder`).
         CheckpointLoadError: when the checkpoint file or the tokenizer cannot be loaded.
         CheckpointLayoutError: when the state dict is not an original DiffV2IR/LDM layout (UNet,
             VAE or CLIP keys missing), its weights do not fit the models, or `extract_ema=True`
@@ -310,10 +311,12 @@ def convert_diffv2ir_checkpoint(
     """
     from fusionrs.translate.pipeline_diffv2ir import DiffV2IRPipeline, diffv2ir_scheduler
 
+    from fusionrs.core.atomic import atomic_folder
+    from fusionrs.core.output_folder import check_output_folder
+
     out_dir = Path(out_dir)
-    occupied = out_dir.exists() and any(out_dir.iterdir())
-    if occupied and not overwrite:
-        raise FileExistsError(f"{out_dir} exists and is not empty (pass overwrite=True / --overwrite to replace it)")
+    inputs = [] if isinstance(checkpoint, dict) else [Path(checkpoint)]
+    check_output_folder(out_dir, overwrite=overwrite, inputs=inputs, what="--out")
 
     state_dict = checkpoint if isinstance(checkpoint, dict) else load_original_state_dict(checkpoint)
     _check_layout(state_dict)
@@ -331,7 +334,6 @@ def convert_diffv2ir_checkpoint(
     pipeline = DiffV2IRPipeline(
         vae=vae, text_encoder=text_encoder, tokenizer=_load_tokenizer(tokenizer), unet=unet, scheduler=scheduler
     )
-    if occupied:  # only now: a failed conversion leaves the old folder in place
-        shutil.rmtree(out_dir)
-    pipeline.save_pretrained(out_dir, safe_serialization=True)
+    with atomic_folder(out_dir, kind="model") as staging:  # a failed save leaves the old folder in place
+        pipeline.save_pretrained(staging, safe_serialization=True)
     return out_dir

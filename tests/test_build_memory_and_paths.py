@@ -212,3 +212,24 @@ def test_published_files_carry_no_absolute_path(tmp_path, monkeypatch):
     for entry in generation["skipped"]:
         assert not _ABS_PATH.search(entry["reason"]) and entry["id"] in card
     assert "missing.png" in card and "notes.png" in card
+
+
+def test_a_library_build_refuses_a_header_that_claims_billions_of_pixels(tmp_path):
+    # A BMP whose height field claims 536,870,936 rows: with the library's defaults (no max_pixels given)
+    # the build must refuse it from its header, not try to decode 17 G pixels.
+    import io
+    import struct
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(buffer, "BMP")
+    bomb = bytearray(buffer.getvalue())
+    bomb[22:26] = struct.pack("<i", 536_870_936)
+    root = tmp_path / "src" / "scenes"
+    root.mkdir(parents=True)
+    (root / "bomb.bmp").write_bytes(bytes(bomb))
+    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(root / "good.png")
+    report = build_dataset(BuildConfig(sources=[parse_source(f"folder:{tmp_path / 'src'}")]), tmp_path / "out",
+                           progress=False)
+    assert report.num_rows == 1
+    [failure] = report.failures
+    assert "bomb.bmp" in failure["reason"] and "max_pixels" in failure["reason"], failure

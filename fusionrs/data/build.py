@@ -44,6 +44,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from fusionrs.core.atomic import atomic_file, write_json_atomic
+from fusionrs.core.image_io import DEFAULT_MAX_PIXELS
 from fusionrs.core.output_folder import (
     USER_OS_ERRNOS, check_free_space, check_not_input, check_output_folder, check_writable, output_error,
     remove_leftovers,
@@ -95,7 +96,7 @@ class BuildConfig:
     seed: int = 0
     chunk_size: int = 64
     synth_size: int = 256
-    max_pixels: int | None = None
+    max_pixels: int | None = DEFAULT_MAX_PIXELS  # per image (None: no limit, on purpose only)
     limit_per_source: int | None = None  # first N items of each source: try a build small first
     max_chunk_pixels: int | None = DEFAULT_CHUNK_PIXELS  # decoded pixels held at once while staging
 

@@ -112,8 +112,13 @@ def phash64(image: Image.Image) -> int:
     return int(phash64_batch([image])[0])
 
 
-def _crops(image: Image.Image, fraction: float) -> list[Image.Image]:
-    """The image cut by `fraction` of its width and height: centred and toward each corner."""
+def _crops(image: Image.Image, fraction: float) -> Iterator[Image.Image]:
+    """The image cut by `fraction` of its width and height: centred and toward each corner.
+
+    Made lazily from one grayscale copy (what the pHash reads anyway; converting is per pixel, so
+    the crops of the grayscale copy are the grayscale of the crops): a large image costs one byte
+    per pixel here, not five RGB crops at once.
+    """
     width, height = image.size
     dx, dy = round(width * fraction), round(height * fraction)
     boxes = [
@@ -123,7 +128,8 @@ def _crops(image: Image.Image, fraction: float) -> list[Image.Image]:
         (0, dy, width - dx, height),
         (dx, 0, width, height - dy),
     ]
-    return [image.crop(box) for box in boxes]
+    gray = image if image.mode == "L" else image.convert("L")
+    return (gray.crop(box) for box in boxes)
 
 
 def crop_phashes(image: Image.Image, fraction: float = CROP_FRACTION) -> tuple[int, ...]:

@@ -169,36 +169,10 @@ def test_encoding_from_image_token_counts_equals_encoding_the_images(vlm_data, t
 # ------------------------------------------------------------------------------------------ CLIP
 
 
-@pytest.fixture(scope="module")
-def clip_data(tmp_path_factory) -> Path:
-    """The same shape as test_clip_train.py's `tiny_data`: train 12 rows / validation 4, embedded images."""
-    import datasets
-
-    root = tmp_path_factory.mktemp("clip_decode_once")
-    (root / "data").mkdir()
-    rng = np.random.default_rng(0)
-    words = ["river", "forest", "airport", "farmland", "bridge", "port", "desert", "park"]
-    for split, n in (("train", 12), ("validation", 4)):
-        rows = {"id": [], "rgb": [], "ir": [], "captions": [], "ir_captions": [], "class_name": []}
-        for i in range(n):
-            rgb = rng.integers(0, 255, (SIDE, SIDE, 3), dtype=np.uint8)
-            rows["id"].append(f"{split}-{i}")
-            rows["rgb"].append(Image.fromarray(rgb))
-            rows["ir"].append(Image.fromarray(rgb.mean(2).astype(np.uint8)[::-1].copy()))
-            w = words[i % len(words)]
-            rows["captions"].append([f"a {w} scene number {i}", f"an aerial view of a {w}"])
-            rows["ir_captions"].append([f"in this infrared-style image, a bright {w}"] if i % 3 else [])
-            rows["class_name"].append(w)
-        features = datasets.Features({"id": datasets.Value("string"), "rgb": datasets.Image(), "ir": datasets.Image(),
-                                      "captions": datasets.List(datasets.Value("string")),
-                                      "ir_captions": datasets.List(datasets.Value("string")),
-                                      "class_name": datasets.Value("string")})
-        datasets.Dataset.from_dict(rows, features=features).to_parquet(
-            str(root / "data" / f"{split}-00000-of-00001.parquet"))
-    return root
+from tests.test_clip_train import tiny_data  # noqa: E402,F401  (the CLIP tests' 12 + 4 row folder, as a fixture)
 
 
-def test_building_the_clip_cache_decodes_each_image_once_and_a_cached_step_none(clip_data, tmp_path, decodes,
+def test_building_the_clip_cache_decodes_each_image_once_and_a_cached_step_none(tiny_data, tmp_path, decodes,
                                                                                 monkeypatch):
     import fusionrs.clip.features as clip_features
     from fusionrs.clip.train import ClipTrainConfig, train_clip
@@ -212,7 +186,7 @@ def test_building_the_clip_cache_decodes_each_image_once_and_a_cached_step_none(
         return cache
 
     monkeypatch.setattr(clip_features, "build_feature_cache", build)
-    cfg = ClipTrainConfig(data=str(clip_data), init="tiny", out=str(tmp_path / "run"), steps=2, batch_size=6, lr=1e-3,
+    cfg = ClipTrainConfig(data=str(tiny_data), init="tiny", out=str(tmp_path / "run"), steps=2, batch_size=6, lr=1e-3,
                           warmup=1, log_every=1, checkpoint_every=0, progress=False, seed=3, variant="trimodal",
                           cache_features=True, train_top_vision=1, train_top_text=1,
                           cache_root=str(tmp_path / "cache"))
@@ -220,7 +194,7 @@ def test_building_the_clip_cache_decodes_each_image_once_and_a_cached_step_none(
     assert summary["steps"] == 2
     # every view (rgb, translated, grayscale) of every row from one decode of its RGB and its IR image
     assert sorted(Counter(built["decodes"]).values()) == [1] * (2 * 12)
-    assert set(built["decodes"]) == set(_image_keys(clip_data))
+    assert set(built["decodes"]) == set(_image_keys(tiny_data))
     assert decodes == built["decodes"]  # the training steps decode nothing
 
 

@@ -28,6 +28,7 @@ import io
 import os
 import struct
 import sys
+import threading
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ from PIL import Image
 
 __all__ = [
     "FORMATS",
+    "finishes_within",
+    "make_fifo",
     "MUTATIONS",
     "HostileImage",
     "seed_images",
@@ -445,3 +448,54 @@ if __name__ == "__main__":
     written = write_hostile_images(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 600,
                                    int(sys.argv[3]) if len(sys.argv) > 3 else 0)
     print(f"wrote {len(written)} mutated images to {sys.argv[1]}")
+
+
+def make_fifo(path: str | os.PathLike) -> Path:
+    """Create a FIFO at `path` (parents too): opening it for reading blocks until a writer comes.
+
+    Args:
+        path: where the FIFO goes.
+
+    Returns:
+        The path of the FIFO.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(path)
+    return path
+
+
+def finishes_within(seconds: float, function, fifo: str | os.PathLike | None = None):
+    """Run `function` in a daemon thread and return its value; fail instead of hanging if it blocks.
+
+    Args:
+        seconds: how long `function` may take.
+        function: a callable without arguments.
+        fifo: a FIFO the function may be blocked opening: on a timeout a writer end is opened and
+            closed so that the thread can end.
+
+    Returns:
+        What `function` returned.
+
+    Raises:
+        AssertionError: `function` had not returned after `seconds` (e.g. it opened a FIFO).
+        BaseException: whatever `function` raised, re-raised in the caller's thread.
+    """
+    result: dict = {}
+
+    def target():
+        try:
+            result["value"] = function()
+        except BaseException as error:  # handed to the caller's thread
+            result["error"] = error
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        if fifo is not None:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        raise AssertionError(f"blocked for more than {seconds} s (a FIFO was opened?)")
+    if "error" in result:
+        raise result["error"]
+    return result.get("value")

@@ -169,7 +169,9 @@ def test_encoding_from_image_token_counts_equals_encoding_the_images(vlm_data, t
 # ------------------------------------------------------------------------------------------ CLIP
 
 
-from tests.test_clip_train import tiny_data  # noqa: E402,F401  (the CLIP tests' 12 + 4 row folder, as a fixture)
+from tests import test_clip_train  # noqa: E402
+
+tiny_data = test_clip_train.tiny_data  # the CLIP tests' 12 + 4 row folder, as a fixture
 
 
 def test_building_the_clip_cache_decodes_each_image_once_and_a_cached_step_none(tiny_data, tmp_path, decodes,

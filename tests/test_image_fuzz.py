@@ -9,7 +9,6 @@ import io
 import logging
 import os
 import struct
-import threading
 import time
 import warnings
 from pathlib import Path
@@ -28,7 +27,7 @@ from fusionrs.core.image_io import (
     read_source_bytes,
 )
 from fusionrs.errors import EmptyImageFileError, ImageReadError, NotAnImageError, UnsupportedImageError
-from tests.hostile import FORMATS, MUTATIONS, hostile_images, make_escape_tree, mutate, seed_images
+from tests.hostile import FORMATS, MUTATIONS, finishes_within, hostile_images, make_escape_tree, mutate, seed_images
 
 FUZZ_SEED = 20
 FUZZ_PER_FORMAT = 400  # 2,400 files in ~2 s; benchmarks/image_fuzz.py runs the larger sweep
@@ -165,7 +164,7 @@ def test_tiff_page_chain_that_loops_is_refused_quickly():
     next_ifd = ifd + 2 + 12 * struct.unpack("<H", data[ifd:ifd + 2])[0]
     data[next_ifd:next_ifd + 4] = struct.pack("<I", ifd)
     with pytest.raises(UnsupportedImageError, match="pages"):
-        _within(GUARD_SECONDS, lambda: load_image(bytes(data), name="loop.tif"))
+        finishes_within(GUARD_SECONDS, lambda: load_image(bytes(data), name="loop.tif"))
 
 
 # --- unsupported modes ---------------------------------------------------------------------------
@@ -223,28 +222,6 @@ def test_tifffile_band_count_is_bounded_before_allocation():
 # --- the source reader: the root is a boundary ---------------------------------------------------
 
 
-def _within(seconds: float, function, fifo: Path | None = None):
-    """Run `function` in a thread; fail (instead of hanging the suite) if it has not returned in time."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = function()
-        except BaseException as error:  # handed to the test thread
-            result["error"] = error
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        if fifo is not None:  # release the blocked open() so the thread can end
-            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
-        pytest.fail(f"blocked for more than {seconds} s")
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
 @pytest.fixture
 def escape_tree(tmp_path):
     root, outside = tmp_path / "source", tmp_path / "elsewhere"
@@ -256,9 +233,9 @@ def test_fifo_named_png_is_refused_without_blocking(escape_tree):
     root, _, locators = escape_tree
     fifo = root / locators["fifo"]
     with pytest.raises(SpecialFileError, match="FIFO"):
-        _within(GUARD_SECONDS, lambda: read_source_bytes(root, locators["fifo"]), fifo)
+        finishes_within(GUARD_SECONDS, lambda: read_source_bytes(root, locators["fifo"]), fifo)
     with pytest.raises(SpecialFileError, match="FIFO"):
-        _within(GUARD_SECONDS, lambda: load_image(fifo), fifo)
+        finishes_within(GUARD_SECONDS, lambda: load_image(fifo), fifo)
 
 
 @posix_only
@@ -266,12 +243,12 @@ def test_link_to_dev_zero_is_refused_without_reading(escape_tree):
     root, _, locators = escape_tree
     # A 1 TiB cap: had anything been read, /dev/zero would stream until memory runs out.
     with pytest.raises(OutsideSourceRootError):
-        _within(GUARD_SECONDS, lambda: read_source_bytes(root, locators["dev_zero"], max_bytes=1 << 40))
+        finishes_within(GUARD_SECONDS, lambda: read_source_bytes(root, locators["dev_zero"], max_bytes=1 << 40))
     with pytest.raises(SpecialFileError, match="character device"):
-        _within(GUARD_SECONDS, lambda: load_image(root / locators["dev_zero"]))
+        finishes_within(GUARD_SECONDS, lambda: load_image(root / locators["dev_zero"]))
     if Path("/dev/zero").exists():  # the device check alone, with /dev as the root
         with pytest.raises(SpecialFileError, match="character device"):
-            _within(GUARD_SECONDS, lambda: read_source_bytes("/dev", "zero", max_bytes=1 << 40))
+            finishes_within(GUARD_SECONDS, lambda: read_source_bytes("/dev", "zero", max_bytes=1 << 40))
 
 
 @posix_only

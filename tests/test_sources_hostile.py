@@ -14,7 +14,6 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import pytest
 from PIL import Image
 
 from fusionrs.data.sources import SkippedEntryError, SourceSpecError, iter_source, parse_source
+from tests.hostile import finishes_within, make_fifo
 
 CANONICAL_SPLITS = {None, "train", "validation", "test"}
 KINDS_OF_DAMAGE = ("wrong_type", "missing_key", "nul_filename", "integer_split", "unknown_split")
@@ -340,36 +340,11 @@ def test_karpathy_filepath_through_an_outside_folder_link_is_skipped(tmp_path, o
         skip.skip_reason
 
 
-def _mkfifo(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    os.mkfifo(path)
-    return path
-
-
-def _within(seconds: float, fn):
-    """Run `fn` in a daemon thread; fail (instead of hanging) if it blocks, e.g. on opening a FIFO."""
-    result: dict = {}
-
-    def target():
-        try:
-            result["value"] = fn()
-        except BaseException as exc:  # reported in the test thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"blocked for {seconds} s (a FIFO was opened?)"
-    if "error" in result:
-        raise result["error"]
-    return result["value"]
-
-
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_fifo_is_skipped_without_blocking(tmp_path):
     root = tmp_path / "src"
     _png(root / "ok.png")
-    _mkfifo(root / "stuck.png")
+    make_fifo(root / "stuck.png")
     expected = ["'stuck.png' is a FIFO, not an image file"]
     sock = socket.socket(socket.AF_UNIX)
     try:
@@ -378,7 +353,7 @@ def test_fifo_is_skipped_without_blocking(tmp_path):
             expected.insert(0, "'sock.png' is a socket, not an image file")
         except OSError:  # AF_UNIX paths are limited to ~108 bytes: a long tmp path has no socket
             pass
-        items = _within(10, lambda: _items(f"folder:{root}"))
+        items = finishes_within(10, lambda: _items(f"folder:{root}"))
     finally:
         sock.close()
     assert [i.locator for i in _good(items)] == ["ok.png"]
@@ -387,12 +362,12 @@ def test_fifo_is_skipped_without_blocking(tmp_path):
     # named by an annotation, and a link to a device
     spec, good = karpathy(tmp_path / "k", None)
     (tmp_path / "k" / "images" / "bad.png").unlink()
-    _mkfifo(tmp_path / "k" / "images" / "bad.png")
+    make_fifo(tmp_path / "k" / "images" / "bad.png")
     os.symlink("/dev/zero", tmp_path / "k" / "images" / "zero.png")
     data = json.loads((tmp_path / "k" / "dataset_x.json").read_text())
     data["images"].append({"filename": "zero.png", "split": "train", "sentences": [{"raw": "zeros"}]})
     (tmp_path / "k" / "dataset_x.json").write_text(json.dumps(data))
-    items = _within(10, lambda: _items(spec))
+    items = finishes_within(10, lambda: _items(spec))
     assert sorted(i.locator for i in _good(items)) == sorted(good)
     reasons = sorted(i.skip_reason for i in _skipped(items))
     assert len(reasons) == 2 and "'bad.png' is a FIFO" in reasons[0], reasons
@@ -401,12 +376,12 @@ def test_fifo_is_skipped_without_blocking(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 def test_fifo_annotation_file_is_refused_without_blocking(tmp_path):
-    _mkfifo(tmp_path / "dataset_x.json")
+    make_fifo(tmp_path / "dataset_x.json")
     with pytest.raises(SourceSpecError, match="not a regular file"):
-        _within(10, lambda: _items(f"rsicd:{tmp_path}"))
-    _mkfifo(tmp_path / "t" / "rows.jsonl")
+        finishes_within(10, lambda: _items(f"rsicd:{tmp_path}"))
+    make_fifo(tmp_path / "t" / "rows.jsonl")
     with pytest.raises(SourceSpecError, match="not a regular file"):
-        _within(10, lambda: _items(f"table:{tmp_path / 't' / 'rows.jsonl'}:{tmp_path}"))
+        finishes_within(10, lambda: _items(f"table:{tmp_path / 't' / 'rows.jsonl'}:{tmp_path}"))
 
 
 def test_annotation_file_linked_from_outside_a_searched_folder_is_refused(tmp_path, outside):
@@ -597,7 +572,7 @@ def test_build_over_a_hostile_folder_finishes_and_leaks_nothing(tmp_path, outsid
         _png(root / "forest" / f"ok_{n}.png", n)
     (root / "forest" / "leak.png").symlink_to(outside / "secret.png")
     (root / "album").symlink_to(outside / "album", target_is_directory=True)
-    _mkfifo(root / "forest" / "stuck.png")
+    make_fifo(root / "forest" / "stuck.png")
     os.symlink("/dev/zero", root / "forest" / "zero.png")
     with open(os.path.join(os.fsencode(root / "forest"), b"caf\xe9.png"), "wb") as f:
         f.write((root / "forest" / "ok_0.png").read_bytes())

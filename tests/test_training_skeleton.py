@@ -67,6 +67,20 @@ def test_checkpoints_are_atomic_pruned_and_read_back(tmp_path):
         checkpoint.tensors("missing")
 
 
+def test_pruning_and_resume_ignore_folders_that_only_look_like_checkpoints(tmp_path):
+    look_alikes = [tmp_path / "checkpoint-best", tmp_path / "checkpoint-1", tmp_path / "checkpoints" / "step_notes",
+                   tmp_path / "checkpoints" / "step_000001"]  # no trainer state in any of them
+    for folder in look_alikes:
+        folder.mkdir(parents=True)
+        (folder / "mine.txt").write_text("keep me")
+    weights = {"w": torch.zeros(2)}
+    for step in (2, 4, 6):
+        save_checkpoint(tmp_path, step, tensors={"model": weights}, keep=1)
+    assert all((folder / "mine.txt").read_text() == "keep me" for folder in look_alikes)
+    assert not (tmp_path / "checkpoints" / "step_000002").exists()
+    assert latest_checkpoint(tmp_path).name == "step_000006"
+
+
 def test_checkpoints_from_before_the_unification_still_resume(tmp_path):
     from safetensors.torch import save_file
 

@@ -165,14 +165,22 @@ class Checkpoint:
         return load_file(str(path))
 
 
-def _step_of(folder: Path) -> int:
-    return int(folder.name.replace("-", "_").split("_")[1])
+def _step_of(folder: Path) -> int | None:
+    """The step a checkpoint folder's name carries (`step_000120`, older `checkpoint-120`), else None."""
+    digits = folder.name.replace("-", "_").partition("_")[2]
+    return int(digits) if digits.isdigit() else None
+
+
+def _is_checkpoint(folder: Path) -> bool:
+    """A finished checkpoint: a folder named by its step that holds a trainer state file."""
+    return (folder.is_dir() and _step_of(folder) is not None
+            and any((folder / name).is_file() for name in (TRAINER_STATE, *LEGACY_TRAINER_STATE)))
 
 
 def _checkpoint_folders(out: Path) -> list[Path]:
-    found = [p for p in (out / CHECKPOINTS).glob("step_*") if p.is_dir() and not p.name.endswith(".tmp")]
-    found += [p for p in out.glob("checkpoint-*") if p.is_dir() and not p.name.endswith(".tmp")]  # older VLM runs
-    return sorted(found, key=_step_of)
+    """The run's checkpoints, oldest first; folders that merely look like one (no trainer state) are not."""
+    found = [*(out / CHECKPOINTS).glob("step_*"), *out.glob("checkpoint-*")]  # the second: older VLM runs
+    return sorted((p for p in found if _is_checkpoint(p)), key=_step_of)
 
 
 def save_checkpoint(out: str | Path, step: int, *, tensors: dict[str, dict[str, Any]] | None = None,
@@ -189,7 +197,8 @@ def save_checkpoint(out: str | Path, step: int, *, tensors: dict[str, dict[str, 
         state: what `torch.save` keeps in `trainer_state.pt` (optimisers, scheduler); the torch CPU
             RNG state is added.
         scalars: JSON values kept in `state.json` beside the step (elapsed time, token counts).
-        keep: keep the newest `keep` checkpoints, delete older ones (0: keep all).
+        keep: keep the newest `keep` checkpoints, delete older ones (0: keep all); only folders that
+            hold a trainer state are ever deleted, never a look-alike (`checkpoint-best`, a user's notes).
 
     Returns:
         The checkpoint folder.

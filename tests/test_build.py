@@ -149,8 +149,9 @@ def test_bad_input_is_reported_and_the_build_continues(tmp_path, bad_inputs):
 
 
 def _build_cmd(out: Path, *extra) -> list[str]:
+    # grayscale: these tests are about staging, resuming and sharding, not about the (default) model
     return [FUSIONRS, "build", "synth:40", "--synth-size", "64", "--chunk-size", "4", "--split-policy", "resplit",
-            "--out", str(out), "--quiet", *map(str, extra)]
+            "--translator", "grayscale", "--out", str(out), "--quiet", *map(str, extra)]
 
 
 def _kill_when(process: subprocess.Popen, condition, timeout: float = 120) -> None:

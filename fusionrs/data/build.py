@@ -100,10 +100,12 @@ class BuildConfig:
     limit_per_source: int | None = None  # first N items of each source: try a build small first
     max_chunk_pixels: int | None = DEFAULT_CHUNK_PIXELS  # decoded pixels held at once while staging
 
-    def stage_fingerprint(self) -> str:
+    def stage_fingerprint(self, translator_weights: str | None = None) -> str:
         staged = {k: v for k, v in dataclasses.asdict(self).items()
                   if k not in ("split_policy", "fractions", "min_heldout_per_source", "max_distance",
                                "max_chunk_pixels")}
+        if translator_weights:  # the same spec over other weights (a retrained folder, a new builtin) restages
+            staged["translator_weights"] = translator_weights
         return hashlib.sha256(json.dumps(staged, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -464,7 +466,7 @@ def build_dataset(
     check_writable(out_dir.parent, what="the folder of --out")  # every rank: a rank that raised alone would hang
     check_writable(work_dir, what="--work-dir")
     if rank == 0:
-        _prepare_work_dir(work_dir, config)
+        _prepare_work_dir(work_dir, config, translator.params.get("weights_sha256"))
         for folder, name, files in ((work_dir, None, True), (chunks_dir, None, True), (out_dir.parent, out_dir.name, False)):
             report.leftovers_removed += [str(p) for p in remove_leftovers(folder, name=name, files=files)]
     barrier()
@@ -498,7 +500,7 @@ def build_dataset(
     barrier()
     if rank == 0:
         try:
-            _finalize(config, planned, n_chunks, chunks_dir, out_dir, report, progress)
+            _finalize(config, planned, n_chunks, chunks_dir, out_dir, report, progress, translator.params)
         except OSError as exc:
             if isinstance(exc, FusionRSError) or exc.errno not in USER_OS_ERRNOS:
                 raise
@@ -507,15 +509,15 @@ def build_dataset(
     return report
 
 
-def _prepare_work_dir(work_dir: Path, config: BuildConfig) -> None:
-    """Create the work folder, or check that an existing one was staged with the same settings."""
+def _prepare_work_dir(work_dir: Path, config: BuildConfig, translator_weights: str | None = None) -> None:
+    """Create the work folder, or check that an existing one was staged with the same settings and weights."""
     config_path = work_dir / "build.json"
-    fingerprint = config.stage_fingerprint()
+    fingerprint = config.stage_fingerprint(translator_weights)
     if config_path.exists():
         previous = json.loads(config_path.read_text()).get("stage_fingerprint")
         if previous != fingerprint:
             raise FusionRSError(
-                f"{work_dir} holds chunks staged with other settings (sources, translator, captioner or chunk "
+                f"{work_dir} holds chunks staged with other settings (sources, translator or its weights, captioner or chunk "
                 f"size changed); remove it or pass another --work-dir"
             )
     (work_dir / "chunks").mkdir(parents=True, exist_ok=True)
@@ -558,7 +560,7 @@ def _with_assignments(table: pa.Table, assignments: dict[str, dict[str, Any]]) -
 
 
 def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, chunks_dir: Path, out_dir: Path,
-              report: BuildReport, progress: bool) -> None:
+              report: BuildReport, progress: bool, translator_params: dict[str, Any]) -> None:
     from fusionrs.data.folder import DatasetFolderWriter
     from fusionrs.data.splits import SplitKey, make_splits
 
@@ -598,6 +600,10 @@ def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, ch
         generation = {
             "sources": [{"name": s.name, "kind": s.kind, "rights": s.rights} for s in config.sources],
             "translator": config.translator,
+            # which weights (for trained translators) and whose terms (the packaged one is research-only)
+            **{key: translator_params[param] for key, param in (("translator_weights_sha256", "weights_sha256"),
+                                                                ("translator_rights", "rights"))
+               if translator_params.get(param)},
             "captioner": config.captioner,
             "split_policy": config.split_policy,
             "fractions": config.fractions,

@@ -133,7 +133,9 @@ def render_dataset_card(
         repo_hint: the repo id (or folder name) the usage snippet loads.
         split_counts: split -> rows.
         sources: {"name", "rows", "rights"} per source.
-        generation: how the folder was built (shown as JSON; its filter report as a table).
+        generation: how the folder was built (shown as JSON; its filter report as a table). Its
+            `translator_rights`, when set (the packaged `builtin:default` translator), joins the
+            sources' rights in the licence rule.
         skipped: {"id", "reason"} of every record left out.
             Absolute local paths in either are shown relative (`scrub_local_paths`).
         citation: the BibTeX entry (None: no citation section).
@@ -151,7 +153,12 @@ def render_dataset_card(
     if schema_version is None:
         from fusionrs.data.schema import SCHEMA_VERSION as schema_version
 
-    inherited = licence_from_rights({s["name"]: s.get("rights") or "" for s in sources})
+    rights = {s["name"]: s.get("rights") or "" for s in sources}
+    if generation.get("translator_rights"):
+        # The translator's terms travel with its output: the packaged default (research-only) restricts
+        # every record it translated, as a non-commercial source would.
+        rights[f"translator {generation.get('translator')}"] = generation["translator_rights"]
+    inherited = licence_from_rights(rights)
     declared = card_data.get("license") or inherited.license
     if not inherited.commercial_use:
         require_non_commercial_licence(declared, inherited.restricting_sources, what="dataset licence")
@@ -222,7 +229,9 @@ def refresh_dataset_card(folder: str | Path, *, repo_id: str | None = None, sche
     counts = written.get("source_counts") or {}
     sources = [{"name": n, "rows": counts.get(n, "?"), "rights": rights.get(n) or "not stated"}
                for n in sorted(set(counts) | set(rights))]
-    licence = licence_from_rights({s["name"]: s["rights"] for s in sources})
+    translator_rights = (written.get("generation") or {}).get("translator_rights")
+    licence = licence_from_rights({s["name"]: s["rights"] for s in sources}
+                                  | ({"translator": translator_rights} if translator_rights else {}))
     if card.data.get("license") in (None, "other") and licence.license_name and not card.data.get("license_name"):
         card.data.license_name = licence.license_name
     if card.data.get("license") is None:

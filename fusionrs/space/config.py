@@ -103,7 +103,20 @@ def _roots() -> list[Path]:
 
 
 def default_translator_spec() -> str:
-    """The locally trained translator when one exists, else the fitted linear baseline."""
+    """The packaged default translator (`builtin:default`) when installed, else a locally trained one,
+    else the fitted linear baseline.
+
+    Returns:
+        A translator spec: `builtin:default`, `fusionrs:DIR` or `LINEAR_WORLD`.
+    """
+    from fusionrs.errors import FusionRSError
+    from fusionrs.weights import DEFAULT_TRANSLATOR_SPEC, default_translator_dir
+
+    try:
+        default_translator_dir()
+        return DEFAULT_TRANSLATOR_SPEC
+    except FusionRSError:  # a build without package data
+        pass
     for relative in LOCAL_TRANSLATORS:
         for root in _roots():
             folder = root / relative

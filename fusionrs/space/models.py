@@ -170,6 +170,10 @@ class SpaceModels:
                 if info.get("licence"):
                     text += f"; licence: {info['licence']}"
             return text + "."
+        if spec == "builtin:default":
+            return ("Packaged default fusionrs translator (`builtin:default`, one-step UNet, fp16); trained on "
+                    "RoadScene + procedural world scenes; licence: research-only (RoadScene states no licence; "
+                    "commercial use: no).")
         return f"Translator `{spec}`."
 
     def status(self) -> dict[str, str]:

@@ -7,7 +7,8 @@ affine map of colour, IR ~ a*R + b*G + c*B + d, least-squares fitted on training
 
 Specs for `get_translator`: `grayscale`, `inverted_grayscale`, `linear:FILE.json` (a fitted linear
 map), `fusionrs:DIR` (a trained one-step translator folder, see `fusionrs.translate.onestep`),
-`diffv2ir:DIR` (a converted DiffV2IR checkpoint, see `fusionrs.translate.diffv2ir_translator`).
+`diffv2ir:DIR` (a converted DiffV2IR checkpoint, see `fusionrs.translate.diffv2ir_translator`),
+`builtin:default` (the one-step translator packaged in `fusionrs/weights/translator/`, research-only).
 """
 
 from __future__ import annotations
@@ -117,18 +118,27 @@ TRANSLATORS = {"grayscale": GrayscaleTranslator, "inverted_grayscale": InvertedG
 
 def get_translator(spec: str) -> Translator:
     """A translator by spec: `grayscale`, `inverted_grayscale`, `linear:FILE.json`, `fusionrs:DIR`,
-    `diffv2ir:DIR[;steps=20;resolution=512;seed=0]`.
+    `diffv2ir:DIR[;steps=20;resolution=512;seed=0]`, `builtin:default`.
+
+    `builtin:default` is the one-step translator that ships inside the package
+    (`fusionrs.weights.default_translator_dir()`, fp16 safetensors, loads offline); it is what
+    `fusionrs build` uses without `--translator`. Its training data (RoadScene) states no licence, so
+    it and anything it translates are for research only. The `builtin:` prefix keeps the spec from
+    ever being read as a folder path.
 
     Args:
         spec: the translator spec: a baseline name from `TRANSLATORS`, or `linear:FILE.json`,
-            `fusionrs:DIR` or `diffv2ir:DIR[;key=value...]`.
+            `fusionrs:DIR`, `diffv2ir:DIR[;key=value...]` or `builtin:default`.
 
     Returns:
         A new `Translator` instance: a baseline, a `LinearTranslator` loaded from the JSON file, a
-        `OneStepTranslator` over the folder, or a `DiffV2IRTranslator` built from the spec.
+        `OneStepTranslator` over the folder (for `builtin:default`, the packaged folder, named
+        `builtin:default`), or a `DiffV2IRTranslator` built from the spec.
 
     Raises:
-        UnknownSpecError: when `spec` is none of the known forms (or a prefix has no argument).
+        UnknownSpecError: when `spec` is none of the known forms (or a prefix has no argument, or
+            `builtin:` names no packaged model).
+        FusionRSError: for `builtin:default` when the installed package lacks the packaged folder.
         FileNotFoundError: for `fusionrs:DIR` or `diffv2ir:DIR` when DIR has no
             `model_index.json`, or for `linear:FILE` when the file does not exist.
         ValueError: for `diffv2ir:` specs with an unknown or malformed option.
@@ -146,6 +156,12 @@ def get_translator(spec: str) -> Translator:
         from fusionrs.translate.diffv2ir_translator import DiffV2IRTranslator
 
         return DiffV2IRTranslator.from_spec(spec)
+    if kind == "builtin" and arg == "default":
+        from fusionrs.translate.onestep import OneStepTranslator
+        from fusionrs.weights import DEFAULT_TRANSLATOR_SPEC, default_translator_dir
+
+        return OneStepTranslator(default_translator_dir(), name=DEFAULT_TRANSLATOR_SPEC)
     raise UnknownSpecError(
-        f"unknown translator {spec!r}; available: {', '.join(TRANSLATORS)}, linear:FILE, fusionrs:DIR, diffv2ir:DIR"
+        f"unknown translator {spec!r}; available: {', '.join(TRANSLATORS)}, linear:FILE, fusionrs:DIR, diffv2ir:DIR, "
+        "builtin:default"
     )

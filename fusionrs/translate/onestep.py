@@ -50,9 +50,10 @@ class OneStepTranslator:
     name = "fusionrs"
 
     def __init__(self, folder: str | Path, *, batch_size: int = 8, tile_size: int = 1024, device: str | None = None,
-                 dtype: str | None = None):
+                 dtype: str | None = None, name: str = "fusionrs"):
         from fusionrs.translate.model import read_translator_config
 
+        self.name = name  # rows record it as provenance.translator (`builtin:default` for the packaged one)
         self.folder = Path(folder)
         if not (self.folder / "model_index.json").is_file():
             raise FileNotFoundError(f"{self.folder}: not a translator folder (no model_index.json)")
@@ -66,7 +67,11 @@ class OneStepTranslator:
             "licence": config.get("licence"),
             "training_data": config.get("training_data"),
             "tile_size": tile_size,
+            # which weights translated a row, whatever the folder is called
+            "weights_sha256": _weights_sha256(self.folder),
         }
+        if config.get("rights"):
+            self.params["rights"] = config["rights"]
 
     @property
     def pipeline(self):
@@ -76,3 +81,11 @@ class OneStepTranslator:
         if not images:
             return []
         return self.pipeline(list(images), tile_size=self.tile_size).images
+
+
+def _weights_sha256(folder: Path) -> str | None:
+    """The first 16 hex digits of the SHA-256 of the UNet safetensors (None when there is none)."""
+    from fusionrs.core.hashing import file_sha256
+
+    path = folder / "unet" / "diffusion_pytorch_model.safetensors"
+    return file_sha256(path)[:16] if path.is_file() else None

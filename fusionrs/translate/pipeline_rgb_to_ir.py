@@ -48,6 +48,28 @@ class RGBToIRPipeline(DiffusionPipeline):
         self.register_modules(unet=unet)
         self.register_to_config(pixel_shuffle=int(pixel_shuffle), timestep=int(timestep))
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
+        """Load a translator folder (or hub repo); `"builtin:default"` loads the packaged default translator.
+
+        Args:
+            pretrained_model_name_or_path: a folder, a hub repo id, or `"builtin:default"`
+                (`fusionrs.weights.default_translator_dir()`).
+            **kwargs: passed to `DiffusionPipeline.from_pretrained` (e.g. `dtype`). Without a dtype,
+                fp16-stored weights load as float32.
+
+        Returns:
+            The `RGBToIRPipeline`.
+
+        Raises:
+            FusionRSError: `"builtin:default"` while the installed package lacks the packaged folder.
+        """
+        from fusionrs.weights import DEFAULT_TRANSLATOR_SPEC, default_translator_dir
+
+        if str(pretrained_model_name_or_path) == DEFAULT_TRANSLATOR_SPEC:
+            pretrained_model_name_or_path = str(default_translator_dir())
+        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
     @property
     def pad_multiple(self) -> int:
         return pad_multiple(self.unet, self.config.pixel_shuffle)

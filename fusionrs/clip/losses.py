@@ -4,8 +4,10 @@ open_clip style: a small module with `get_logits` and `forward`, one learnable t
 model's `logit_scale`) shared by every pair, the total being the mean over the pairs the variant
 trains (`trimodal`: all three; `dual_text`: the two text pairs; `rgb_text` / `ir_text`: one).
 
-The loss is computed over the local batch (no cross-process gather), so under data parallelism
-each process contrasts against its own shard's negatives.
+Under data parallelism (`gather=True`, what `fusionrs train clip` sets with more than one process)
+every process's embeddings are gathered first (`gather_rows`), so each process contrasts its rows
+against the whole global batch, as one process with the global batch would: 2 processes with batch B
+give the loss and (after DDP's gradient averaging) the gradients of 1 process with batch 2B.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PAIRS", "TriModalLoss", "symmetric_infonce"]
+__all__ = ["PAIRS", "TriModalLoss", "gather_rows", "symmetric_infonce"]
 
 PAIRS = ("rgb_text", "ir_text", "rgb_ir")
 # CLIP clamps the learnable scale at 100 (temperature 0.01) so training cannot blow up the logits.
@@ -36,14 +38,67 @@ def symmetric_infonce(logits: torch.Tensor) -> torch.Tensor:
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
 
 
+class _GatherRows(torch.autograd.Function):
+    """All processes' rows, concatenated in rank order; the gradient of each process's own rows is the
+    sum over processes of the gradient of their copies (every process computes the same global loss).
+
+    By hand because torch's autograd-aware `torch.distributed.nn.functional.all_gather` is deprecated in
+    favour of a private API; this needs only the public `all_gather` / `all_reduce`.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+        import torch.distributed as dist
+
+        longest = max(sizes)
+        padded = torch.cat([x, x.new_zeros(longest - x.shape[0], *x.shape[1:])]) if x.shape[0] < longest else x
+        parts = [torch.empty_like(padded) for _ in sizes]
+        dist.all_gather(parts, padded.contiguous())
+        ctx.rank, ctx.sizes = dist.get_rank(), sizes
+        return torch.cat([part[:n] for part, n in zip(parts, sizes)])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        import torch.distributed as dist
+
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # sum over processes
+        start = sum(ctx.sizes[:ctx.rank])
+        return grad[start:start + ctx.sizes[ctx.rank]], None
+
+
+def gather_rows(x: torch.Tensor) -> torch.Tensor:
+    """Every process's rows of `x`, in rank order, with gradients flowing back to each process's own rows.
+
+    Processes may hold different numbers of rows (a micro-batch that does not split evenly). Outside
+    an initialised process group, or with one process, `x` itself.
+
+    Args:
+        x: (n_rank, ...) this process's rows.
+
+    Returns:
+        (sum of n_rank, ...) the global rows.
+    """
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return x
+    count = torch.tensor([x.shape[0]], device=x.device)
+    counts = [torch.zeros_like(count) for _ in range(dist.get_world_size())]
+    dist.all_gather(counts, count)
+    return _GatherRows.apply(x, [int(c) for c in counts])
+
+
 class TriModalLoss(nn.Module):
     """Mean symmetric InfoNCE over the chosen modality pairs.
 
-    Inputs are embeddings (normalised here); `logit_scale` is the log of the inverse temperature.
+    Inputs are embeddings (normalised here); `logit_scale` is the log of the inverse temperature. With
+    `gather=True` the negatives are the global batch of every process (`gather_rows`).
     """
 
-    def __init__(self, pairs: Sequence[str] = PAIRS):
+    def __init__(self, pairs: Sequence[str] = PAIRS, *, gather: bool = False):
         super().__init__()
+        self.gather = gather
         unknown = [p for p in pairs if p not in PAIRS]
         if unknown or not pairs:
             raise ValueError(f"pairs must be a non-empty subset of {PAIRS}, got {list(pairs)}")
@@ -68,6 +123,9 @@ class TriModalLoss(nn.Module):
                 output_dict: bool = False):
         """`text` pairs with `rgb`; `ir_text` (default: `text`) pairs with `ir`."""
         ir_text = text if ir_text is None else ir_text
+        if self.gather:
+            rgb, text, ir_text = gather_rows(rgb), gather_rows(text), gather_rows(ir_text)
+            ir = None if ir is None else gather_rows(ir)
         inputs = {"rgb_text": (rgb, text), "ir_text": (ir, ir_text), "rgb_ir": (rgb, ir)}
         losses = {}
         for pair in self.pairs:

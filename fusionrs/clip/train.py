@@ -205,7 +205,8 @@ def train_clip(cfg: ClipTrainConfig) -> dict[str, Any]:
                     num_workers=cfg.num_workers)
 
     # -- loss, optimiser, schedule
-    loss_fn = TriModalLoss(pairs)
+    # More than one process: contrast against the global batch (gathered), as one process would.
+    loss_fn = TriModalLoss(pairs, gather=accelerator.num_processes > 1)
     optimizer = torch.optim.AdamW(_param_groups(model, cfg.lr, cfg.head_lr or cfg.lr, cfg.weight_decay),
                                   betas=(0.9, 0.98), eps=1e-6)
     schedule = functools.partial(warmup_cosine, warmup=min(cfg.warmup, cfg.steps), total=cfg.steps, floor=0.0,

@@ -11,7 +11,7 @@ from fusionrs.core.import_hooks import when_imported
 from fusionrs.pipelines.registry import install_pipeline_hook
 from fusionrs.version import __version__
 
-__all__ = ["__version__", "load_dataset"]
+__all__ = ["FusionRSEncoder", "__version__", "load_dataset"]
 
 
 def _install_datasets_hook() -> None:
@@ -25,6 +25,10 @@ def __getattr__(name: str):
         from fusionrs.data.loading import load_dataset
 
         return load_dataset
+    if name == "FusionRSEncoder":  # the authors' `fusionrs-clip` import, so their scripts run unchanged
+        from fusionrs.clip.encoder import FusionRSEncoder
+
+        return FusionRSEncoder
     raise AttributeError(f"module 'fusionrs' has no attribute {name!r}")
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import importlib.metadata
-import json
 import os
 import platform
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 
 from fusionrs.core.atomic import write_json_atomic
 
-__all__ = ["environment_info", "write_results"]
+__all__ = ["environment_info", "package_conflicts", "write_results"]
 
 _LIBRARIES = ("fusionrs", "torch", "numpy", "pillow", "datasets", "pyarrow", "huggingface_hub",
               "transformers", "diffusers", "accelerate", "peft")
@@ -38,6 +37,26 @@ def _gpus() -> list[str]:
     return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
 
 
+def package_conflicts() -> list[str]:
+    """Installed distributions that also provide the `fusionrs` import package (one silently shadows the other).
+
+    Returns:
+        One line per conflict: the FusionRS authors' `fusionrs-clip` wheel installs a package named
+        `fusionrs` too (its `FusionRSEncoder` calls are offered here, `from fusionrs import FusionRSEncoder`).
+    """
+    found = []
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if name == "fusionrs":
+            continue
+        top = (dist.read_text("top_level.txt") or "").split()
+        files = [str(f) for f in (dist.files or [])]
+        if "fusionrs" in top or any(f.startswith("fusionrs/") for f in files):
+            found.append(f"{dist.metadata['Name']} {dist.version} also installs a `fusionrs` package: uninstall it "
+                         f"(`pip uninstall {dist.metadata['Name']}`); its FusionRSEncoder calls are in this package")
+    return found
+
+
 def environment_info() -> dict[str, Any]:
     """Library versions and machine facts that make a number comparable (or not) with another."""
     versions = {}
@@ -54,6 +73,7 @@ def environment_info() -> dict[str, Any]:
         "threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
         "gpus": _gpus(),
         "libraries": versions,
+        "conflicts": package_conflicts(),
     }
 
 

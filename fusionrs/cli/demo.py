@@ -1,4 +1,5 @@
-"""`fusionrs demo`: the main job of `make run` on the embedded default data (the procedural world).
+"""`fusionrs demo`: the quick world demo on the embedded default data (the procedural world).
+(`make run` is `fusionrs reproduce --preset mini`, not this.)
 
 It grows with the project; today: build a world dataset folder, load it back with plain
 `datasets`, draw a sample grid, measure how much of the IR a linear RGB fit misses, and train a
@@ -14,7 +15,7 @@ from fusionrs.cli.util import int_in_range, positive_int
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="run the main job on the embedded default data (used by `make run`)")
+    p = sub.add_parser("demo", help="the quick world demo on the embedded default data (`make run` is `fusionrs reproduce`)")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--n", type=positive_int, default=240, help="world scenes to generate (default 240)")
     p.add_argument("--size", type=int_in_range(64, 512), default=256, help="image side in pixels (default 256)")

@@ -12,8 +12,12 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
 
     from fusionrs.results import environment_info
 
-    print(json.dumps(environment_info(), indent=2))
+    info = environment_info()
+    print(json.dumps(info, indent=2))
+    for conflict in info["conflicts"]:
+        print(f"warning: {conflict}", file=sys.stderr)
     return 0

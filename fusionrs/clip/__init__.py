@@ -6,5 +6,6 @@ Submodules (imported on demand; this package imports nothing heavy):
 - `views`: training variants (loss pairs, IR views, caption policy);
 - `features`: frozen lower blocks and their on-disk cache;
 - `train`: the training loop (`fusionrs train clip`);
-- `embed`, `evaluate`, `zeroshot`: embedding and evaluation.
+- `embed`, `evaluate`, `zeroshot`: embedding and evaluation;
+- `encoder`: `FusionRSEncoder`, the encoder calls of the authors' `fusionrs-clip` wheel.
 """

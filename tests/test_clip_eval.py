@@ -298,6 +298,20 @@ def test_bad_split_and_folder_raise(tiny_clip, dataset_dir, tmp_path):
         evaluate_clip(tiny_clip, dataset_dir, max_items=0)
 
 
+def test_missing_columns_are_named_and_the_flag_column_is_optional(tiny_clip, dataset_dir, tmp_path):
+    import datasets
+
+    ds = datasets.load_dataset(str(dataset_dir), split="validation")
+    (tmp_path / "no_flags" / "data").mkdir(parents=True)
+    ds.remove_columns(["is_eval_representative"]).to_parquet(str(tmp_path / "no_flags/data/validation-00000-of-00001.parquet"))
+    result = evaluate_clip(tiny_clip, tmp_path / "no_flags", "validation", device="cpu", zero_shot=False)
+    assert result["rows_evaluated"] == len(ds) and result["row_policy"].startswith("all rows")
+    (tmp_path / "no_captions" / "data").mkdir(parents=True)
+    ds.remove_columns(["captions"]).to_parquet(str(tmp_path / "no_captions/data/validation-00000-of-00001.parquet"))
+    with pytest.raises(EvaluationDataError, match=r"split 'validation' has no column 'captions'"):
+        evaluate_clip(tiny_clip, tmp_path / "no_captions", "validation", device="cpu")
+
+
 # ------------------------------------------------------------------------------------------------ real data
 
 def test_rgbt_pairs_real(tiny_clip, shared_data):

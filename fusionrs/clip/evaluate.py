@@ -67,6 +67,10 @@ def _describe(model) -> str:
 
 # ---------------------------------------------------------------------------------------------- dataset split
 
+# What evaluation reads; `is_eval_representative` is optional (without it every row is evaluated).
+EVALUATION_COLUMNS = ("rgb", "ir", "captions", "ir_captions", "class_name")
+
+
 def _load_split(data_dir, split: str):
     import datasets
 
@@ -82,6 +86,10 @@ def _load_split(data_dir, split: str):
         raise EvaluationDataError(f"{folder}: cannot load the dataset: {str(error).splitlines()[0]}") from None
     if split not in dataset_dict:
         raise EvaluationDataError(f"{folder}: no split {split!r}; the folder has {sorted(dataset_dict)}")
+    missing = [c for c in EVALUATION_COLUMNS if c not in dataset_dict[split].column_names]
+    if missing:
+        raise EvaluationDataError(f"{folder}: split {split!r} has no column {', '.join(map(repr, missing))}; CLIP "
+                                  f"evaluation reads {', '.join(EVALUATION_COLUMNS)} (FusionRS schema)")
     return folder, dataset_dict[split]
 
 
@@ -90,9 +98,11 @@ def _eval_rows(ds, max_items: int | None) -> tuple[list[int], str, int]:
     import pyarrow.compute as pc
 
     # Arrow view: validity and flags are read without decoding a single image.
-    table = ds.select_columns(["rgb", "ir", "is_eval_representative"]).with_format("arrow")[:]
+    flagged = "is_eval_representative" in ds.column_names
+    table = ds.select_columns(["rgb", "ir"] + (["is_eval_representative"] if flagged else [])).with_format("arrow")[:]
     has_both = np.asarray(pc.and_(pc.is_valid(table.column("rgb")), pc.is_valid(table.column("ir"))))
-    flags = np.asarray(table.column("is_eval_representative").to_numpy(zero_copy_only=False), dtype=bool)
+    flags = (np.asarray(table.column("is_eval_representative").to_numpy(zero_copy_only=False), dtype=bool) if flagged
+             else np.zeros(len(has_both), dtype=bool))
     if flags.any():
         candidates, policy = flags, "is_eval_representative rows (one per near-duplicate group)"
     else:

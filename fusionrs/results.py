@@ -49,9 +49,10 @@ def package_conflicts() -> list[str]:
         name = (dist.metadata["Name"] or "").lower().replace("_", "-")
         if name == "fusionrs":
             continue
-        top = (dist.read_text("top_level.txt") or "").split()
-        files = [str(f) for f in (dist.files or [])]
-        if "fusionrs" in top or any(f.startswith("fusionrs/") for f in files):
+        top = dist.read_text("top_level.txt")
+        provides = ("fusionrs" in top.split() if top is not None
+                    else any(str(f).startswith("fusionrs/") for f in (dist.files or [])))
+        if provides:
             found.append(f"{dist.metadata['Name']} {dist.version} also installs a `fusionrs` package: uninstall it "
                          f"(`pip uninstall {dist.metadata['Name']}`); its FusionRSEncoder calls are in this package")
     return found
@@ -73,7 +74,6 @@ def environment_info() -> dict[str, Any]:
         "threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
         "gpus": _gpus(),
         "libraries": versions,
-        "conflicts": package_conflicts(),
     }
 
 

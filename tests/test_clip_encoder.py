@@ -99,3 +99,14 @@ def test_package_conflicts_names_a_second_fusionrs_package(tmp_path, monkeypatch
     conflicts = package_conflicts()
     assert len([c for c in conflicts if c.startswith("fusionrs-clip 1.0.0")]) == 1
     assert "pip uninstall fusionrs-clip" in conflicts[0]
+
+
+def test_fusionrs_env_reports_conflicts():
+    import json
+
+    from tests.test_cli import run_cli
+
+    result = run_cli("env")
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads(result.stdout)
+    assert isinstance(info["conflicts"], list) and "libraries" in info

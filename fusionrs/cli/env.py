@@ -14,9 +14,9 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from fusionrs.results import environment_info
+    from fusionrs.results import environment_info, package_conflicts
 
-    info = environment_info()
+    info = {**environment_info(), "conflicts": package_conflicts()}
     print(json.dumps(info, indent=2))
     for conflict in info["conflicts"]:
         print(f"warning: {conflict}", file=sys.stderr)

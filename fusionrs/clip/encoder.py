@@ -58,12 +58,11 @@ class FusionRSEncoder:
         source = str(path.resolve()) if path.is_dir() else str(model_dir)
         return cls(ClipEmbedder.from_pretrained(source, device=device, dtype="float32"))
 
-    @staticmethod
-    def _non_empty(items: Sequence[Any], what: str) -> list[Any]:
-        items = list(items)
-        if not items:
-            raise ValueError(f"At least one {what} is required")
-        return items
+    def _encode(self, images: Sequence[Any], modality: str) -> "torch.Tensor":
+        images = list(images)
+        if not images:
+            raise ValueError("At least one image is required")
+        return self.embedder.embed_images(images, modality=modality)
 
     def encode_images(self, images: Sequence[Any]) -> "torch.Tensor":
         """(N, D) embeddings of images (paths, PIL images, bytes, arrays) read as RGB.
@@ -72,20 +71,16 @@ class FusionRSEncoder:
             ValueError: no image.
             ImageReadError: an image cannot be read (named).
         """
-        return self.embedder.embed_images(self._non_empty(images, "image"), modality="rgb")
+        return self._encode(images, "rgb")
 
     def encode_rgb(self, images: Sequence[Any]) -> "torch.Tensor":
         """(N, D) embeddings of RGB images (as `encode_images`)."""
-        return self.encode_images(images)
+        return self._encode(images, "rgb")
 
     def encode_ir(self, images: Sequence[Any]) -> "torch.Tensor":
-        """(N, D) embeddings of IR images: one luma channel, replicated to three for the shared tower.
-
-        Raises:
-            ValueError: no image.
-            ImageReadError: an image cannot be read (named).
-        """
-        return self.embedder.embed_images(self._non_empty(images, "image"), modality="ir")
+        """(N, D) embeddings of IR images: one luma channel replicated to three for the shared tower (as
+        `encode_images` otherwise)."""
+        return self._encode(images, "ir")
 
     def encode_text(self, texts: Sequence[str]) -> "torch.Tensor":
         """(N, D) embeddings of texts, truncated to the model's context.
@@ -93,7 +88,10 @@ class FusionRSEncoder:
         Raises:
             ValueError: no text.
         """
-        return self.embedder.embed_texts(self._non_empty(texts, "text string"))
+        texts = list(texts)
+        if not texts:
+            raise ValueError("At least one text string is required")
+        return self.embedder.embed_texts(texts)
 
     def score_pairs(self, rgb_images: Sequence[Any], ir_images: Sequence[Any],
                     texts: Sequence[str]) -> dict[str, list[float]]:

@@ -14,11 +14,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from fusionrs.data.official.schemas import SOURCE_DATASETS
+from fusionrs.data.official.schemas import SCHEMA_VERSIONS, SOURCE_DATASETS, SPLITS
 
 __all__ = ["example_row", "write_example_index"]
-
-SPLITS = ("train", "val", "test")
 
 
 def _hex(seed: str, n: int) -> str:
@@ -39,7 +37,7 @@ def example_row(schema: str, i: int, rng: random.Random) -> dict[str, Any]:
     source = SOURCE_DATASETS[i % len(SOURCE_DATASETS)]
     sample_id = f"fusionrs-{i:07d}"
     row = {
-        "schema_version": "fusionrs-public-index-v1" if schema == "public" else "fusionrs-index-v1",
+        "schema_version": SCHEMA_VERSIONS[schema],
         "sample_id": sample_id,
         "source_dataset": source,
         "source_record_id": f"{source.lower()}-{rng.randrange(10**6)}",

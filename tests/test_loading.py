@@ -30,10 +30,12 @@ def test_hook_is_pinned_to_the_tested_datasets_release():
         "datasets changed: re-check fusionrs.data.loading.install_datasets_hook against the new "
         "datasets.load.dataset_module_factory, then update the pin"
     )
-    original = inspect.unwrap(datasets.load.dataset_module_factory)
-    assert list(inspect.signature(original).parameters)[:1] == ["path"]
+    for name in ("dataset_module_factory", "load_dataset_builder"):
+        original = inspect.unwrap(getattr(datasets.load, name))
+        assert list(inspect.signature(original).parameters)[:1] == ["path"]
     assert install_datasets_hook() is True
     assert getattr(datasets.load.dataset_module_factory, "_fusionrs_hook", False)
+    assert getattr(datasets.load.load_dataset_builder, "_fusionrs_hook", False)
 
 
 @pytest.mark.parametrize("where", ["empty", "repo_root"])
@@ -62,6 +64,19 @@ def test_name_with_data_dir_equals_plain_folder_load(folder):
     assert by_name["id"] == plain["id"] == public["id"]
     for a, b in zip(by_name, plain):
         assert np.array_equal(np.asarray(a["ir"]), np.asarray(b["ir"]))
+
+
+def test_relative_data_dir_from_another_working_directory(folder, tmp_path, monkeypatch):
+    """The README's `load_dataset("fusionrs", data_dir="my_build")`: relative to the working directory."""
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "my_build").symlink_to(folder, target_is_directory=True)
+    monkeypatch.chdir(tmp_path / "work")
+    expected = datasets.load_dataset(str(folder), split="train")["id"]
+    assert datasets.load_dataset("fusionrs", data_dir="my_build", split="train")["id"] == expected
+    stream = datasets.load_dataset("fusionrs", data_dir="my_build", split="train", streaming=True)
+    assert [row["id"] for row in stream] == expected
+    monkeypatch.chdir(folder.parent)
+    assert datasets.load_dataset("fusionrs", data_dir=folder.name, split="train")["id"] == expected
 
 
 def test_name_streaming(folder):

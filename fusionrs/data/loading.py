@@ -144,28 +144,38 @@ def load_dataset(data_dir: str | os.PathLike | None = None, **kwargs: Any):
 def install_datasets_hook() -> bool:
     """Make `datasets.load_dataset("fusionrs", data_dir=...)` load our folders; idempotent.
 
-    Returns False (and leaves datasets untouched) when the private function has an unexpected
+    Both entry points datasets uses are wrapped: `load_dataset_builder` (which `load_dataset` calls,
+    and which would otherwise join a relative `data_dir` onto the folder a second time) and
+    `dataset_module_factory`. "fusionrs" becomes the resolved folder (relative to the working
+    directory, `~` expanded) and `data_dir` is dropped.
+
+    Returns False (and leaves datasets untouched) when a private function has an unexpected
     signature, so a datasets upgrade degrades to "use fusionrs.load_dataset" instead of breaking.
     """
     import datasets.load
 
-    original = datasets.load.dataset_module_factory
-    if getattr(original, "_fusionrs_hook", False):
+    originals = {name: getattr(datasets.load, name) for name in ("load_dataset_builder", "dataset_module_factory")}
+    if all(getattr(f, "_fusionrs_hook", False) for f in originals.values()):
         return True
-    params = list(inspect.signature(original).parameters)
-    if params[:1] != ["path"] or "data_dir" not in params:
-        return False
+    for original in originals.values():
+        params = list(inspect.signature(original).parameters)
+        if params[:1] != ["path"] or "data_dir" not in params:
+            return False
 
-    @functools.wraps(original)
-    def dataset_module_factory(path, *args, **kwargs):
-        if path == DATASET_NAME:
+    def wrap(original):
+        @functools.wraps(original)
+        def wrapper(path, *args, **kwargs):
+            if path != DATASET_NAME:
+                return original(path, *args, **kwargs)
             bound = inspect.signature(original).bind(path, *args, **kwargs)
-            folder = resolve_data_dir(bound.arguments.get("data_dir"))
-            bound.arguments["path"] = str(folder)
+            bound.arguments["path"] = str(resolve_data_dir(bound.arguments.get("data_dir")))
             bound.arguments["data_dir"] = None
             return original(*bound.args, **bound.kwargs)
-        return original(path, *args, **kwargs)
 
-    dataset_module_factory._fusionrs_hook = True  # type: ignore[attr-defined]
-    datasets.load.dataset_module_factory = dataset_module_factory
+        wrapper._fusionrs_hook = True  # type: ignore[attr-defined]
+        return wrapper
+
+    for name, original in originals.items():
+        if not getattr(original, "_fusionrs_hook", False):
+            setattr(datasets.load, name, wrap(original))
     return True

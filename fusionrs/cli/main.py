@@ -11,14 +11,14 @@ from collections.abc import Sequence
 
 from fusionrs.cli import (
     build, captions, check_images, convert_clip, convert_diffv2ir, demo, env, eval_group, export_group, inspect_folder, push,
-    reproduce, space, synth, train_group,
+    reproduce, space, synth, train_group, vqa,
 )
 
 __all__ = ["main", "build_parser"]
 
 SUBCOMMANDS = (
     reproduce, demo, build, captions, inspect_folder, synth, train_group, eval_group, push, space, check_images,
-    convert_diffv2ir, convert_clip, export_group, env,
+    convert_diffv2ir, convert_clip, export_group, env, vqa,
 )
 
 

@@ -4,16 +4,17 @@ import hashlib
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import datasets
 import numpy as np
-import pytest
 from PIL import Image
 
 from fusionrs.data.build import BuildConfig, build_dataset
@@ -46,12 +47,15 @@ def build_real(tmp_path, spec: str, limit: int | None = None, **kwargs):
 def test_build_rsicd_aid(shared_data, tmp_path):
     report = build_real(tmp_path, f"rsicd:{shared_data / 'rsicd_aid'}", limit=150)
     assert report.num_rows == 150 and not report.failures
-    ds = datasets.load_dataset(str(report.out_dir), split="train")
-    row = ds[0]
+    ds = datasets.load_dataset(str(report.out_dir))
+    classes = Counter(c for split in ds for c in ds[split]["class_name"])
+    # stratified by class: each of the 30 classes (131 to 253 images) its share of 150, 3 to 6 records
+    assert len(classes) == 30 and set(classes.values()) == {3, 4, 5, 6}, classes
+    row = ds["train"][0]
     assert row["rgb"].mode == "RGB" and row["ir"].mode == "L" and row["rgb"].size == row["ir"].size
-    assert len(row["captions"]) == 5 and row["class_name"] == "airport"
+    assert len(row["captions"]) == 5 and row["class_name"] in classes
     assert row["provenance"]["translator"] == "grayscale"
-    assert row["provenance"]["source_locator"] == "airport_1.jpg"
+    assert re.fullmatch(rf"{row['class_name']}_\d+\.jpg", row["provenance"]["source_locator"])
     assert "research use" in row["provenance"]["rights"]
     assert np.array_equal(np.asarray(row["ir"]), np.asarray(row["rgb"].convert("L")))
 

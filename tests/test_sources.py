@@ -38,8 +38,8 @@ def test_folder_of_classes(tmp_path):
     _image(tmp_path / "River" / "b.tif")
     (tmp_path / "notes.txt").write_text("not an image")
     items = list(iter_source(parse_source(f"folder:{tmp_path}")))
-    assert [(i.class_name, i.locator, i.captions) for i in items] == [("Forest", "Forest/a.png", []),
-                                                                       ("River", "River/b.tif", [])]
+    assert [(i.class_name, i.locator, i.captions) for i in items] == [("forest", "Forest/a.png", []),
+                                                                       ("river", "River/b.tif", [])]
 
 
 @pytest.mark.parametrize("suffix", ["csv", "jsonl", "parquet"])

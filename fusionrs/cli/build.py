@@ -30,14 +30,17 @@ def add_parser(sub) -> None:
     p.add_argument("--max-distance", type=int_in_range(0, 16), default=4, help="pHash Hamming distance for near-duplicates")
     p.add_argument("--rights", action="append", default=[], metavar="NAME=TEXT",
                    help="licence / rights note of a source (repeatable)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of synth: scenes, --split-policy resplit and --limit-per-source sampling (default: 0)")
     p.add_argument("--chunk-size", type=positive_int, default=64, help="records per staged chunk")
     p.add_argument("--synth-size", type=int_in_range(64, 512), default=256, help="image size of synth: sources")
     p.add_argument("--max-pixels", type=positive_int, default=None, help="refuse larger images (default: fusionrs limit)")
     p.add_argument("--max-chunk-pixels", type=positive_int, default=None, metavar="N",
                    help="decoded pixels a chunk holds at once while staging (default 256000000); memory only, "
                         "never content")
-    p.add_argument("--limit-per-source", type=positive_int, default=None, help="use the first N items of each source")
+    p.add_argument("--limit-per-source", type=positive_int, default=None, metavar="N",
+                   help="a seeded sample of N items of each source, stratified by class (each class its share, at "
+                        "least one while N >= the number of classes; --seed picks which); recorded in the card")
     p.add_argument("--work-dir", help="staging folder (default: OUT.work)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing output folder that fusionrs wrote (never a source, never a foreign folder)")
@@ -84,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{len(left_out)} items left out (reasons in {report.out_dir}/README.md), e.g. {left_out[0]['reason']}")
         stats = report.split_stats
         print(f"groups: {stats.get('n_groups')}, largest group: {stats.get('largest_group')}")
+        if report.limit:
+            print(f"--limit-per-source {report.limit['n']} (stratified by class, seed {report.limit['seed']}): "
+                  + ", ".join(f"{s['name']} {s['picked']} of {s['listed']}" for s in report.limit["sources"]))
         restaged = f", {len(report.chunks_restaged)} restaged" if report.chunks_restaged else ""
         print(f"staged chunks: {report.chunks_staged} new, {report.chunks_reused} reused{restaged} ({report.work_dir})")
         for why in report.chunks_restaged:

@@ -15,7 +15,8 @@ from fusionrs.cli.util import int_in_range, positive_int
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="the quick world demo on the embedded default data (`make run` is `fusionrs reproduce`)")
+    p = sub.add_parser("demo", help="a quick demo on the procedural world: dataset folder, linear fit, a small "
+                                          "translator (not the reproduction: see reproduce)")
     p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     p.add_argument("--n", type=positive_int, default=240, help="world scenes to generate (default 240)")
     p.add_argument("--size", type=int_in_range(64, 512), default=256, help="image side in pixels (default 256)")

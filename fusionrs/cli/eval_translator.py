@@ -35,8 +35,10 @@ def add_parser(sub) -> None:
     p.add_argument("--world-size", type=positive_int, default=256)
     p.add_argument("--kid", action="store_true",
                    help="also KID (DINOv2-S features, fusionrs.metrics.kid) of translated aerial RGB vs real aerial thermal")
-    p.add_argument("--kid-rgb", default="../shared/data/rsicd_aid", metavar="DIR")
-    p.add_argument("--kid-thermal", default="../shared/data/hit_uav", metavar="DIR")
+    p.add_argument("--kid-rgb", metavar="DIR",
+                   help="aerial RGB for --kid: a folder with dataset_rsicd.json and images/ (its val split is read)")
+    p.add_argument("--kid-thermal", metavar="DIR",
+                   help="real aerial thermal for --kid: a folder with val.jsonl (HIT-UAV, `file` per row)")
     p.add_argument("--kid-n", type=positive_int, default=200, help="images per side for KID")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(run=run)
@@ -53,6 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
     if args.predictions and args.kid:
         raise FusionRSError("--kid translates aerial RGB with the model: give --model, not --predictions")
+    if args.kid and not (args.kid_rgb and args.kid_thermal):
+        raise FusionRSError("--kid needs --kid-rgb DIR (aerial RGB with dataset_rsicd.json) and --kid-thermal DIR "
+                            "(real thermal with val.jsonl)")
     pairs = _eval_pairs(args.pairs, args)
     if not pairs:
         raise FileNotFoundError(f"{args.pairs}: no pairs to evaluate")

@@ -330,7 +330,7 @@ def _pair_files(folder: Path) -> list[tuple[Path, Path]]:
 def evaluate_rgbt_pairs(model, pairs_dir: str | os.PathLike, *, sets: Sequence[str] | None = None,
                         max_pairs: int | None = None, batch_size: int = 32, ks: Sequence[int] = DEFAULT_KS,
                         device=None, dtype=None) -> dict[str, Any]:
-    """RGB<->IR retrieval on real visible/thermal pairs (e.g. ../shared/data/rgbt_pairs: roadscene, llvip).
+    """RGB<->IR retrieval on real visible/thermal pairs (e.g. a folder holding roadscene/ and llvip/).
 
     `pairs_dir` is one pair folder (rgb/ + ir/, files matched by stem) or a folder of them. A pair's
     partner is its only relevant item; Mean Recall = mean of R@1/5/10 over both directions.

@@ -27,14 +27,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import logging
 import os
 import re
 import shutil
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +50,7 @@ from fusionrs.core.output_folder import (
 )
 from fusionrs.data.caption_stage import apply_caption, caption_chunk
 from fusionrs.data.card import scrub_local_paths
+from fusionrs.data.sampling import LIMIT_RULE, sample_per_class
 from fusionrs.data.schema import FEATURES, FusionRecord, Provenance, validate_locator
 from fusionrs.data.sources import SourceItem, SourceSpec, iter_source
 from fusionrs.errors import FusionRSError, OutputFolderError
@@ -97,7 +97,7 @@ class BuildConfig:
     chunk_size: int = 64
     synth_size: int = 256
     max_pixels: int | None = DEFAULT_MAX_PIXELS  # per image (None: no limit, on purpose only)
-    limit_per_source: int | None = None  # first N items of each source: try a build small first
+    limit_per_source: int | None = None  # a seeded, class-stratified N of each source: try a build small first
     max_chunk_pixels: int | None = DEFAULT_CHUNK_PIXELS  # decoded pixels held at once while staging
 
     def stage_fingerprint(self, translator_weights: str | None = None) -> str:
@@ -106,6 +106,8 @@ class BuildConfig:
                                "max_chunk_pixels")}
         if translator_weights:  # the same spec over other weights (a retrained folder, a new builtin) restages
             staged["translator_weights"] = translator_weights
+        if self.limit_per_source is not None:  # chunks limited by another rule (the first N, before) restage
+            staged["limit_rule"] = LIMIT_RULE
         return hashlib.sha256(json.dumps(staged, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -122,6 +124,7 @@ class BuildReport:
     split_stats: dict[str, Any] = field(default_factory=dict)
     chunks_restaged: list[str] = field(default_factory=list)  # "chunk-....parquet: why it could not be reused"
     leftovers_removed: list[str] = field(default_factory=list)  # temporaries a killed run left
+    limit: dict[str, Any] | None = None  # the limit_per_source block of generation.json (None: no limit)
 
 
 @dataclass
@@ -140,6 +143,9 @@ def plan_items(config: BuildConfig) -> list[PlannedItem]:
     """Enumerate every item with its global index; catch metadata problems before any pixel is read.
 
     Duplicate ids (first occurrence wins) and bad locators become per-item errors, not crashes.
+    With `limit_per_source`, each source contributes a seeded sample stratified by class
+    (`fusionrs.data.sampling`), in the source's order; entries the source itself leaves out
+    (malformed, outside links, ...) are not candidates.
 
     Args:
         config: the build (its sources, `limit_per_source`, `synth_size` and `seed`).
@@ -147,14 +153,36 @@ def plan_items(config: BuildConfig) -> list[PlannedItem]:
     Returns:
         Every item in global index order, with `error` set for the ones that cannot be staged.
     """
+    return _plan(config)[0]
+
+
+def _limited(items: Iterator[SourceItem], n: int, seed: int) -> tuple[list[SourceItem], dict[str, Any]]:
+    """A source's items cut to a stratified, seeded sample of `n`, and what the card says about it."""
+    listed = list(items)  # every entry is listed (no pixel is read): classes must be counted first
+    candidates = [item for item in listed if not item.skip_reason]
+    chosen = sample_per_class(candidates, n, seed, key=_record_id, class_of=lambda item: item.class_name)
+    classes = {item.class_name for item in candidates}
+    return chosen, {"listed": len(candidates), "left_out_by_source": len(listed) - len(candidates),
+                    "picked": len(chosen), "classes": len(classes - {""}),
+                    "stratified_by": "class_name" if classes - {""} else "none (no class labels: a seeded sample)"}
+
+
+def _plan(config: BuildConfig) -> tuple[list[PlannedItem], dict[str, Any] | None]:
+    """`plan_items`, plus the `limit_per_source` block of generation.json (None without a limit)."""
     planned: list[PlannedItem] = []
     seen: set[str] = set()
+    limit = None
+    if config.limit_per_source is not None:
+        limit = {"n": config.limit_per_source, "seed": config.seed, "rule": LIMIT_RULE, "sources": []}
     for spec in config.sources:
-        items = iter_source(spec, synth_size=config.synth_size, seed=config.seed)
-        for item in itertools.islice(items, config.limit_per_source):
+        items: Iterable[SourceItem] = iter_source(spec, synth_size=config.synth_size, seed=config.seed)
+        if limit is not None:
+            items, summary = _limited(items, config.limit_per_source, config.seed)
+            limit["sources"].append({"name": spec.name, **summary})
+        for item in items:
             record_id = _record_id(item)
             error = ""
-            if item.skip_reason:  # left out by its source (malformed entry, outside the root, ...): never loaded
+            if item.skip_reason:  # left out by its source (malformed, outside the root, ...): never loaded
                 error = item.skip_reason
             elif record_id in seen:
                 error = f"duplicate id {record_id!r} (an earlier item of {item.source_dataset} has the same source id)"
@@ -166,7 +194,7 @@ def plan_items(config: BuildConfig) -> list[PlannedItem]:
             if not item.skip_reason:  # a skipped entry's id must not shadow a later good entry
                 seen.add(record_id)
             planned.append(PlannedItem(len(planned), record_id, item, error))
-    return planned
+    return planned, limit
 
 
 # --------------------------------------------------------------------------- phase 1: stage
@@ -438,7 +466,8 @@ def build_dataset(
 
     Returns:
         The `BuildReport`: rows per split, failures, chunks staged, reused and restaged, split
-        statistics, temporaries of a killed run removed.
+        statistics, temporaries of a killed run removed, and with `limit_per_source` the sample
+        taken of each source (`limit`).
 
     Raises:
         OutputFolderError: (a `FileExistsError`) `out_dir` exists and `overwrite` is False, or may
@@ -471,7 +500,8 @@ def build_dataset(
             report.leftovers_removed += [str(p) for p in remove_leftovers(folder, name=name, files=files)]
     barrier()
 
-    planned = plan_items(config)
+    planned, limit = _plan(config)
+    report.limit = limit
     _check_out_holds_no_item(out_dir, planned)
     report.num_items = len(planned)
     n_chunks = (len(planned) + config.chunk_size - 1) // config.chunk_size
@@ -500,7 +530,7 @@ def build_dataset(
     barrier()
     if rank == 0:
         try:
-            _finalize(config, planned, n_chunks, chunks_dir, out_dir, report, progress, translator.params)
+            _finalize(config, planned, n_chunks, chunks_dir, out_dir, report, progress, translator.params, limit)
         except OSError as exc:
             if isinstance(exc, FusionRSError) or exc.errno not in USER_OS_ERRNOS:
                 raise
@@ -559,8 +589,20 @@ def _with_assignments(table: pa.Table, assignments: dict[str, dict[str, Any]]) -
     return table
 
 
+def _limit_sentence(limit: dict[str, Any] | None) -> str:
+    """The card's words for a limited build: which sample of each source, with which seed."""
+    if limit is None:
+        return ""
+    picked = ", ".join(f"{s['name']}: {s['picked']} of {s['listed']}"
+                       + (f" over {s['classes']} classes" if s["classes"] else " (no class labels)")
+                       for s in limit["sources"])
+    return (f" Limited to {limit['n']} items per source, sampled stratified by class with seed {limit['seed']} "
+            f"({picked}).")
+
+
 def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, chunks_dir: Path, out_dir: Path,
-              report: BuildReport, progress: bool, translator_params: dict[str, Any]) -> None:
+              report: BuildReport, progress: bool, translator_params: dict[str, Any],
+              limit: dict[str, Any] | None = None) -> None:
     from fusionrs.data.folder import DatasetFolderWriter
     from fusionrs.data.splits import SplitKey, make_splits
 
@@ -610,6 +652,7 @@ def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, ch
             "min_heldout_per_source": config.min_heldout_per_source,
             "max_distance": config.max_distance,
             "seed": config.seed,
+            **({"limit_per_source": limit} if limit is not None else {}),
             "items": len(planned),
             "left_out_counts": dict(Counter(f["stage"] for f in left_out)),
             "ir_caption_filter_counts": dict(Counter(f["reason"] for f in failures if f["stage"] == FILTER_STAGE)),
@@ -617,7 +660,7 @@ def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, ch
         }
         written = writer.close(pretty_name="FusionRS dataset", generation=generation,
                                description="RGB / infrared-style / caption triples built with `fusionrs build` from: "
-                                           + ", ".join(s.name for s in config.sources) + ".")
+                                           + ", ".join(s.name for s in config.sources) + "." + _limit_sentence(limit))
     shutil.copy(config_manifest, out_dir / "split_manifest.json")
     report.num_rows = written.num_rows
     report.split_counts = written.split_counts

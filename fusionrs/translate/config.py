@@ -32,9 +32,9 @@ class TrainConfig(BaseTrainConfig):
                              kind="non_negative")
     max_side: int = config_field(640, "larger pairs (LLVIP) are downsized to this side first", kind="positive")
     # unpaired domain adaptation: real thermal folder (hit_uav) + RGB folder of the target domain (rsicd_aid)
-    domain_thermal: str | None = config_field(None, "unpaired real aerial thermal (e.g. ../shared/data/hit_uav)",
+    domain_thermal: str | None = config_field(None, "unpaired real aerial thermal: a folder with train.jsonl (HIT-UAV)",
                                               metavar="DIR")
-    domain_rgb: str | None = config_field(None, "unpaired aerial RGB of the target domain (e.g. ../shared/data/rsicd_aid)",
+    domain_rgb: str | None = config_field(None, "unpaired aerial RGB of the target domain: a folder with dataset_rsicd.json (RSICD)",
                                           metavar="DIR")
     domain_images: int = config_field(400, "images read from each unpaired folder", kind="positive")
     crop: int = config_field(160, "random crop side (multiple of the preset stride)", kind="positive")

@@ -6,7 +6,7 @@
 | rsitmd | folder with rsitmd_{train,val,test}.json (+ images/) | |
 | nwpu | folder with the NWPU-Captions JSON and <class>/ image folders | |
 | coco | ANNOTATIONS.json:IMAGE_DIR | COCO captions format |
-| folder | folder of <class>/<image> | no captions |
+| folder | folder of <class>/<image> (AID, NWPU-RESISC45, RSSCN7) or of images | no captions |
 | table | TABLE.(csv,jsonl,parquet)[:IMAGE_DIR] | image + caption columns |
 | hf | a datasets folder or a hub dataset repo id (org/name) | image + caption columns |
 | thermal | folder of real IR images (+ *.jsonl with boxes) | fills `ir`, never translated |

@@ -10,11 +10,12 @@ import csv
 import io
 import itertools
 import json
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from fusionrs.data.sources.base import SourceItem, SourceSpecError, skipped_item
+from fusionrs.data.sources.base import SourceItem, SourceSpecError, normalise_class, skipped_item
 from fusionrs.data.sources.checks import (
     EntryError,
     check_captions,
@@ -29,7 +30,7 @@ from fusionrs.data.sources.checks import (
     walk_images,
 )
 
-__all__ = ["IMAGE_SUFFIXES", "iter_folder", "iter_table", "iter_thermal"]
+__all__ = ["IMAGE_SUFFIXES", "folder_class_names", "iter_folder", "iter_table", "iter_thermal"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp")
 _IMAGE_COLUMNS = ("image", "file", "filename", "file_name", "path", "image_path")
@@ -44,36 +45,91 @@ def _listed(folder: Path, source_dataset: str, rights: str, modality: str) -> It
         yield locator, skipped
 
 
-def iter_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
-    """`folder/<class>/<image>`: scene classification archives (AID, UCM, NWPU-RESISC45); no captions.
+# RSSCN7 orders its class folders with a leading letter: aGrass, bField, cIndustry, ..., gParking.
+_ORDER_LETTER = re.compile(r"([a-z])([A-Z][A-Za-z]*)")
+
+
+def folder_class_names(folders: Iterable[str]) -> dict[str, str]:
+    """The class name of each class folder of a scene-classification archive.
+
+    Names go through `normalise_class` (lower case, spaces and hyphens as '_'), as the captioned
+    sources' classes do, so AID's `BareLand/` is "bareland" like RSICD's class of the same scenes,
+    and NWPU-RESISC45's `basketball_court/` stays "basketball_court". RSSCN7 prefixes its folder
+    names with a letter that orders them (`aGrass`, `bField`, ..., `dRiverLake`): when there are at
+    least two folders and every one is a lower-case letter followed by a capitalised name, the
+    letters all different, the letter is dropped ("grass", "field", "riverlake").
 
     Args:
-        folder: the root folder, searched recursively for files with an `IMAGE_SUFFIXES` suffix.
+        folders: the class folder names (duplicates allowed).
+
+    Returns:
+        folder name -> class name.
+    """
+    names = sorted(set(folders))
+    matches = [_ORDER_LETTER.fullmatch(name) for name in names]
+    lettered = (len(names) >= 2 and all(matches)
+                and len({m.group(1) for m in matches if m}) == len(names))
+    return {name: normalise_class(match.group(2) if lettered and match else name)
+            for name, match in zip(names, matches)}
+
+
+def _check_layout(folder: Path, locators: list[str]) -> None:
+    """Refuse a folder that is neither `<class>/<image>` nor images directly in the folder."""
+    deep = [loc for loc in locators if loc.count("/") >= 2]
+    if deep:
+        tops = {loc.split("/", 1)[0] for loc in locators}
+        hint = f" (e.g. {folder / tops.pop()})" if len(tops) == 1 else ""
+        raise SourceSpecError(
+            f"{folder}: {deep[0]!r} lies {deep[0].count('/')} folders deep; a folder source is <class>/<image> "
+            f"(or images directly in it, without classes): point PATH at the folder that holds the class "
+            f"folders{hint}")
+    loose = [loc for loc in locators if "/" not in loc]
+    if loose and len(loose) < len(locators):
+        classed = next(loc for loc in locators if "/" in loc)
+        raise SourceSpecError(
+            f"{folder}: images both directly in the folder ({loose[0]!r}) and in class folders ({classed!r}); "
+            f"move the loose images into a class folder, or point PATH at a folder of one layout")
+
+
+def iter_folder(folder: Path, source_dataset: str, rights: str) -> Iterator[SourceItem]:
+    """A scene-classification archive: `folder/<class>/<image>` (AID, NWPU-RESISC45, RSSCN7, UCM's
+    `Images/`), or images directly in `folder` (no classes); no captions.
+
+    Args:
+        folder: the root folder; files with an `IMAGE_SUFFIXES` suffix are listed, other files
+            (a readme, a licence) are ignored.
         source_dataset: the source name stored in every item.
         rights: the usage rights stored in every item.
 
     Returns:
-        An iterator of `SourceItem`s in sorted path order; the class is the image's parent folder
-        name ("" for images directly in `folder`). A symlink (file or folder) pointing outside
-        `folder` and a special file with an image suffix are skipped items with their reason.
+        An iterator of `SourceItem`s in sorted path order; the class is the image's folder name
+        through `folder_class_names` (RSSCN7's ordering letter dropped, lower case), "" for images
+        directly in `folder`. A symlink (file or folder) pointing outside `folder` and a special
+        file with an image suffix are skipped items with their reason.
 
     Raises:
-        SourceSpecError: `folder` is not a folder (raised while iterating).
+        SourceSpecError: `folder` is not a folder, an image lies deeper than `<class>/<image>`
+            (e.g. `split/<class>/<image>`: name the folder that holds the class folders), or images
+            lie both directly in `folder` and in class folders (raised while iterating, before any
+            item is yielded).
     """
     if not folder.is_dir():
         raise SourceSpecError(f"{folder}: no such folder")
-    for relative, skipped in _listed(folder, source_dataset, rights, "rgb"):
+    listed = list(_listed(folder, source_dataset, rights, "rgb"))
+    good = [relative for relative, skipped in listed if skipped is None]
+    _check_layout(folder, good)
+    classes = folder_class_names(relative.split("/", 1)[0] for relative in good if "/" in relative)
+    for relative, skipped in listed:
         if skipped is not None:
             yield skipped
             continue
-        parent = relative.rsplit("/", 1)[0] if "/" in relative else ""
         yield SourceItem(
             source_dataset=source_dataset,
             source_id=stem_id(relative),
             root=folder,
             locator=relative,
             captions=[],
-            class_name=parent.rsplit("/", 1)[-1],
+            class_name=classes[relative.split("/", 1)[0]] if "/" in relative else "",
             rights=rights,
         )
 

@@ -331,7 +331,8 @@ def test_caption_with_a_vlm_goes_through_the_registered_pipeline(space, tmp_path
     assert isinstance(answer.value["caption"], str) and answer.value["caption"]  # random weights: any text
     assert isinstance(answer.value["ir_aware_caption"], str) and answer.value["ir_aware_caption"]
     assert answer.value["ir"].size == rgb.size  # the Space's own translator made the IR the model saw
-    assert answer.source.startswith(f"Both captions: VLM `{folder}` (RGB + IR; IR translated")
+    assert answer.source.startswith(f"Both captions: VLM `.../{folder.parent.name}/vlm` (RGB + IR; IR translated")
+    assert str(tmp_path) not in answer.source  # no local path in what the page shows
 
     answer = models.caption(rgb, Image.new("L", rgb.size, 90), use_ir=False)
     assert answer.value["ir"] is None and "(RGB only)" in answer.source

@@ -618,6 +618,8 @@ def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, ch
                                  phash=int(row["phash"]), crop_phashes=tuple(int(h) for h in row["crop_phashes"]),
                                  pixel_hash=row["pixel_hash"],
                                  caption_key=row["caption_key"], source_split=row["source_split"] or None))
+    from fusionrs.core.references import spec_for
+
     # Reasons go into the card and generation.json: relative locators only, never a local path.
     roots = _source_roots(config)
     failures = [dict(f, reason=scrub_local_paths(str(f["reason"]), roots)) for f in failures]
@@ -641,7 +643,7 @@ def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, ch
         writer.report.skipped = [{"id": f["id"], "reason": f"[{f['stage']}] {f['reason']}"} for f in left_out]
         generation = {
             "sources": [{"name": s.name, "kind": s.kind, "rights": s.rights} for s in config.sources],
-            "translator": config.translator,
+            "translator": spec_for(config.translator, out_dir),  # a path relative to the dataset folder
             # which weights (for trained translators) and whose terms (the packaged one is research-only)
             **{key: translator_params[param] for key, param in (("translator_weights_sha256", "weights_sha256"),
                                                                 ("translator_rights", "rights"))

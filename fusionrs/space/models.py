@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image
 
 from fusionrs.core.atomic import atomic_file
+from fusionrs.core.references import display_reference
 from fusionrs.core.repo_id import looks_like_repo_id
 from fusionrs.errors import FusionRSError
 from fusionrs.errors import NotConfiguredError  # noqa: F401  (defined in errors.py, re-exported here)
@@ -160,7 +161,7 @@ class SpaceModels:
                     "`fusionrs demo` / `fusionrs train translator`, or set `--translator fusionrs:DIR`.")
         if spec.startswith("fusionrs:"):
             folder = Path(spec.partition(":")[2])
-            text = f"Trained one-step fusionrs translator `{folder.parent.name}/{folder.name}` (`{spec}`)"
+            text = f"Trained one-step fusionrs translator `{display_reference(spec)}`"
             if folder.is_dir():  # its licence follows its training data (e.g. non-commercial for LLVIP)
                 from fusionrs.translate.model import read_translator_config
 
@@ -174,21 +175,22 @@ class SpaceModels:
             return ("Packaged default fusionrs translator (`builtin:default`, one-step UNet, fp16); trained on "
                     "RoadScene + procedural world scenes; licence: research-only (RoadScene states no licence; "
                     "commercial use: no).")
-        return f"Translator `{spec}`."
+        return f"Translator `{display_reference(spec)}`."
 
     def status(self) -> dict[str, str]:
         """One line per model: what runs, or why a tab is limited."""
+        vlm, clip, data = (display_reference(value) for value in (self.config.vlm, self.config.clip, self.config.data))
         return {
             "translator": self.translator_description(),
-            "captioner": (f"VLM `{self.config.vlm}` via `pipeline('rgb-ir-captioning')`" if self.config.vlm else
+            "captioner": (f"VLM `{vlm}` via `pipeline('rgb-ir-captioning')`" if self.config.vlm else
                           "VLM not configured: conventional captions come from your text or the nearest gallery "
                           "scene; IR-aware captions from the grounded captioner (measurements of the IR image, no "
                           "model)"),
-            "clip": (f"CLIP model `{self.config.clip}` via `pipeline('zero-shot-rgb-ir-classification')` and "
+            "clip": (f"CLIP model `{clip}` via `pipeline('zero-shot-rgb-ir-classification')` and "
                      f"`pipeline('rgb-ir-feature-extraction')`" if self.config.clip else
                      "CLIP model not configured: zero-shot classification and text search are unavailable "
                      "(start with `--clip DIR` or set FUSIONRS_SPACE_CLIP)"),
-            "data": f"dataset `{self.config.data}`" if self.config.data else "embedded procedural world dataset",
+            "data": f"dataset `{data}`" if self.config.data else "embedded procedural world dataset",
         }
 
     # ------------------------------------------------------------------ translation
@@ -504,7 +506,7 @@ class SpaceModels:
             inputs = {"rgb": rgb, "ir": ir} if use_ir else {"rgb": rgb}
             output = self._vlm()(inputs, task="both", mode="rgb+ir" if use_ir else "rgb")
             mode = "RGB + IR" if use_ir else "RGB only"
-            source = (f"Both captions: VLM `{self.config.vlm}` ({mode}"
+            source = (f"Both captions: VLM `{display_reference(self.config.vlm)}` ({mode}"
                       + (f"; IR {ir_origin}" if use_ir else "") + ").")
             return Answer({"caption": _generated_text(output, "caption"),
                            "ir_aware_caption": _generated_text(output, "ir_aware_caption"), "ir": ir}, source)

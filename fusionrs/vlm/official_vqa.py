@@ -188,7 +188,7 @@ def load_annotations(path: str | Path) -> list[dict[str, Any]]:
 
     Args:
         path: a COCO json (`annotations/{split}.json` of HIT-UAV) or a jsonl of {file, width, height,
-            objects[label, bbox]} records (the copy in `../shared/data/hit_uav`).
+            objects[label, bbox]} records (the downscaled copy this project develops on).
 
     Returns:
         One dict per image: image_id, file_name (base name), file (as written in the annotations),

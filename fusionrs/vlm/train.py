@@ -252,23 +252,26 @@ def _lr_factor(step: int, config: VLMTrainConfig) -> float:
 
 
 def translator_of_dataset(data_dir: str | None) -> str | None:
-    """The dataset's own translator spec (generation.json), with a relative folder made absolute.
+    """The dataset's own translator spec (generation.json), usable from the current working directory.
 
     Args:
         data_dir: a FusionRS dataset folder (None: no dataset).
 
     Returns:
-        The spec (e.g. `fusionrs:/abs/folder`), or None when the folder records none.
+        The spec with its path resolved (relative to the dataset folder, as fusionrs writes it, or, for
+        older folders, to the working directory), or None when the folder records none.
     """
+    from fusionrs.core.references import resolve_spec
+
     if not data_dir or not (Path(data_dir) / "generation.json").is_file():
         return None
     spec = json.loads((Path(data_dir) / "generation.json").read_text()).get("generation", {}).get("translator")
     if not spec:
         return None
-    kind, _, arg = spec.partition(":")
-    if arg and Path(arg).exists():
-        return f"{kind}:{Path(arg).resolve()}"
-    return spec
+    resolved = resolve_spec(spec, data_dir)
+    if resolved == spec:  # not beside the dataset: an older folder whose path was relative to its run's cwd
+        resolved = resolve_spec(spec, Path.cwd())
+    return resolved
 
 
 def _notes(cfg: VLMTrainConfig, translator: str | None) -> dict[str, Any]:
@@ -278,10 +281,23 @@ def _notes(cfg: VLMTrainConfig, translator: str | None) -> dict[str, Any]:
     if translator:
         notes["translator"] = translator
     if cfg.data:
-        notes["data"] = str(Path(cfg.data).resolve())
+        notes["data"] = str(cfg.data)
     if cfg.hit_uav:
-        notes["hit_uav"] = str(Path(cfg.hit_uav).resolve())
+        notes["hit_uav"] = str(cfg.hit_uav)
     return notes | cfg.notes
+
+
+def _portable_notes(notes: dict[str, Any], final_dir: Path) -> dict[str, Any]:
+    """Notes whose local paths (translator, data, hit_uav) are relative to the saved model folder."""
+    from fusionrs.core.references import reference_for, spec_for
+
+    portable = dict(notes)
+    if portable.get("translator"):
+        portable["translator"] = spec_for(portable["translator"], final_dir)
+    for key in ("data", "hit_uav"):
+        if portable.get(key):
+            portable[key] = reference_for(portable[key], final_dir)
+    return portable
 
 
 def _cycle(examples: list, seed: int) -> Iterator[dict[str, Any]]:
@@ -489,5 +505,6 @@ def _save_final(model, processor, out: Path, summary: dict[str, Any], notes: dic
         merged.eval()
         merged.save_pretrained(staging)
         processor.save_pretrained(staging)
-        write_vlm_config(staging, mode=summary["config"]["mode"], task=summary["config"]["task"], **notes)
+        write_vlm_config(staging, mode=summary["config"]["mode"], task=summary["config"]["task"],
+                         **_portable_notes(notes, out / "final"))
     (out / "train_summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -22,6 +22,7 @@ __all__ = [
     "OpenClipConversionError",
     "EvaluationDataError",
     "ClipLoadError",
+    "AdapterLoadError",
     "SourceSpecError",
     "SpaceConfigError",
     "NotConfiguredError",
@@ -144,6 +145,11 @@ class EvaluationDataError(FusionRSError):
 
 class ClipLoadError(FusionRSError):
     """A CLIP model folder is missing, incomplete or holds another kind of model."""
+
+
+class AdapterLoadError(FusionRSError):
+    """A peft adapter folder does not load onto its base: its config, its base, or its weights (missing or
+    unexpected keys); the message names the file and the field or keys."""
 
 
 class SourceSpecError(FusionRSError, ValueError):

@@ -143,6 +143,11 @@ def test_lora_training_saves_merged_model_and_adapter(tiny_dir, tmp_path):
         a, b, c = merged(**enc).logits, adapted(**enc).logits, base(**enc).logits
     assert torch.allclose(a, b, atol=1e-4)  # merged == base + adapter (projector included)
     assert not torch.allclose(a, c, atol=1e-3)  # and training changed something
+    from fusionrs.vlm.generate import load_vlm  # the strict adapter loader (keys checked) agrees
+
+    strict, _ = load_vlm(tmp_path / "run" / "final" / "adapter", device="cpu", dtype="float32", base_model=tiny_dir)
+    with torch.no_grad():
+        assert torch.allclose(strict(**enc).logits, a, atol=1e-4)
     assert json.loads((tmp_path / "run" / "final" / "fusionrs_vlm.json").read_text())["mode"] == "rgb+ir"
 
 

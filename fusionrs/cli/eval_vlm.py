@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 
 from fusionrs.cli.util import positive_int
+from fusionrs.vlm.chat import MODES
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("vlm", help="evaluate a captioning VLM (captions on a split; HIT-UAV VQA)")
     p.add_argument("--model", required=True, help="merged model folder or peft adapter folder")
+    p.add_argument("--base-model", metavar="DIR_OR_ID",
+                   help="with an adapter --model: its base (folder or hub id) instead of its base_model_name_or_path")
     p.add_argument("--data", help="FusionRS dataset folder (caption metrics)")
     p.add_argument("--json", required=True, metavar="OUT", help="results JSON (fusionrs.results format)")
     p.add_argument("--split", default="validation")
     p.add_argument("--n", type=positive_int, help="seeded sample of N evaluation representatives (default: all)")
-    p.add_argument("--mode", choices=("rgb+ir", "rgb", "ir"), help="input mode (default: the model's, else rgb+ir)")
+    p.add_argument("--mode", choices=MODES, help="input mode; ir-official: the authors' IR-only prompts "
+                   "(default: the model's, else rgb+ir)")
     p.add_argument("--task", choices=("caption", "ir_aware_caption", "both"), default="both")
     p.add_argument("--hit-uav", metavar="DIR", help="also answer HIT-UAV VQA questions (IR only)")
     p.add_argument("--vqa-split", default="val")
@@ -42,9 +46,11 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    model, processor = load_vlm(args.model)
+    model, processor = load_vlm(args.model, base_model=args.base_model)
     mode = args.mode or read_vlm_config(args.model).get("mode") or "rgb+ir"
     results: dict = {"model": str(args.model), "mode": mode}
+    if args.base_model:
+        results["base_model"] = str(args.base_model)
     if args.data:
         from fusionrs.data.loading import load_dataset
         from fusionrs.vlm.evaluate import evaluate_captions, representative_subset

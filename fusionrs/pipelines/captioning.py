@@ -8,6 +8,11 @@ Output per item: `{"caption": ...}`, `{"ir_aware_caption": ...}` or both (`task=
 
 A bad image in a batch raises an `ImageReadError` naming the item and field (`item 2, 'ir': ...`);
 `on_error="return"` instead returns `{"error": ...}` for that item and captions for the others.
+
+`mode` picks the user turn (`fusionrs.vlm.chat`): "rgb+ir" (two images in one turn), "rgb", "ir", or
+"ir-official", the FusionRS authors' IR-only format for their Qwen2.5-VL adapters. `model=` may be a peft
+adapter folder whose base transformers can find; `fusionrs.vlm.generate.load_vlm(folder, base_model=...)`
+loads one strictly (keys checked, LoRA merged, any base) for `pipeline(..., model=model, processor=processor)`.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ CAPTION_TASKS = ("caption", "ir_aware_caption")
 class RGBIRCaptioningPipeline(Pipeline):
     """Dual-modal captioning over any image-text-to-text chat model trained by `fusionrs train vlm`."""
 
-    _load_processor = True
+    _load_processor = None  # tried by transformers; where that fails (Qwen2.5-VL without torchvision) __init__ loads it
     _load_image_processor = False
     _load_feature_extractor = False
     _load_tokenizer = False
@@ -38,9 +43,9 @@ class RGBIRCaptioningPipeline(Pipeline):
         from fusionrs.vlm.compose import read_vlm_config
 
         if self.processor is None:
-            from transformers import AutoProcessor
+            from fusionrs.vlm.loading import load_processor
 
-            self.processor = AutoProcessor.from_pretrained(self.model.name_or_path)
+            self.processor = load_processor(self.model.name_or_path, model_type=self.model.config.model_type)
         folder = Path(str(self.model.name_or_path))
         self.vlm_config = read_vlm_config(folder) if folder.is_dir() else {}
         self.translator_spec = translator or self.vlm_config.get("translator")
@@ -131,8 +136,9 @@ class RGBIRCaptioningPipeline(Pipeline):
             inputs: one `{"rgb": ..., "ir": ...}` dict (either key may be missing; values are paths,
                 bytes, PIL images or arrays), or a list of them.
             task: "caption" (default), "ir_aware_caption" or "both".
-            mode: which images the model sees: "rgb+ir", "rgb" or "ir"; None uses the model's
-                `fusionrs_vlm.json` mode, else "rgb+ir".
+            mode: which images the model sees, and how the turn reads: "rgb+ir", "rgb", "ir" or
+                "ir-official" (the authors' IR-only prompts); None uses the model's `fusionrs_vlm.json`
+                mode, else "rgb+ir".
             max_new_tokens: the generation limit per caption (default 40).
             batch_size: items per generation batch (default 8).
             on_error: "raise" (a bad item raises `ImageReadError` / `FusionRSError`) or "return"
@@ -152,6 +158,7 @@ class RGBIRCaptioningPipeline(Pipeline):
 
     def _load_items(self, items: list, mode: str, on_error: str) -> tuple[dict[int, dict[str, Any]], dict[int, str]]:
         from fusionrs.core.image_io import load_image
+        from fusionrs.vlm.chat import MODE_IMAGES
 
         loaded: dict[int, dict[str, Any]] = {}
         errors: dict[int, str] = {}
@@ -167,10 +174,10 @@ class RGBIRCaptioningPipeline(Pipeline):
                         entry[field] = load_image(item[field], mode=image_mode, name=_describe(item[field]))
                     except ImageReadError as error:
                         raise ImageReadError(f"item {index}, {field!r}: {error.source}", error.reason) from error
-                if mode in ("rgb+ir", "rgb") and entry["rgb"] is None:
+                if "rgb" in MODE_IMAGES[mode] and entry["rgb"] is None:
                     raise FusionRSError(f"item {index}: mode {mode!r} needs an 'rgb' image")
-                if mode == "ir" and entry["ir"] is None and entry["rgb"] is None:
-                    raise FusionRSError(f"item {index}: mode 'ir' needs an 'ir' or 'rgb' image")
+                if MODE_IMAGES[mode] == ("ir",) and entry["ir"] is None and entry["rgb"] is None:
+                    raise FusionRSError(f"item {index}: mode {mode!r} needs an 'ir' or 'rgb' image")
                 loaded[index] = entry
             except FusionRSError as error:
                 if on_error == "raise":
@@ -179,7 +186,9 @@ class RGBIRCaptioningPipeline(Pipeline):
         return loaded, errors
 
     def _translate_missing(self, loaded: dict[int, dict[str, Any]], good: list[int], mode: str) -> None:
-        if mode == "rgb":
+        from fusionrs.vlm.chat import MODE_IMAGES
+
+        if "ir" not in MODE_IMAGES[mode]:
             return
         todo = [i for i in good if loaded[i]["ir"] is None]
         if not todo:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fusionrs.errors import FusionRSError, RecordError
-from fusionrs.vlm.chat import build_messages, check_mode, images_for_mode
+from fusionrs.vlm.chat import MODE_IMAGES, build_messages, check_mode, images_for_mode
 
 __all__ = [
     "CAPTION_TASKS",
@@ -45,9 +45,8 @@ __all__ = [
 CAPTION_TASKS = {"original": ("caption",), "ir_aware": ("ir_aware_caption",),
                  "mixed": ("caption", "ir_aware_caption"), "vqa": ("vqa",)}
 IGNORE_INDEX = -100
-# what a caption example reads besides its images, and the image columns of each mode (prompt order)
+# what a caption example reads besides its images (MODE_IMAGES, from fusionrs.vlm.chat: the image columns of each mode)
 TEXT_COLUMNS = ("id", "captions", "ir_captions")
-MODE_IMAGES = {"rgb+ir": ("rgb", "ir"), "rgb": ("rgb",), "ir": ("ir",)}
 
 
 def load_rows(data: str | os.PathLike | None, split: str = "train", *, mode: str = "rgb+ir",

@@ -81,7 +81,7 @@ def evaluate_captions(
         processor: its processor (chat template, tokenizer, image processor).
         rows: dataset rows with "id", the images `mode` needs ("rgb", "ir") and the reference
             field of `task` ("captions" or "ir_captions").
-        mode: "rgb+ir", "rgb" or "ir".
+        mode: "rgb+ir", "rgb", "ir" or "ir-official" (the authors' IR-only prompts; `fusionrs.vlm.chat`).
         task: "caption" (scored against `captions`) or "ir_aware_caption" (against `ir_captions`).
         max_new_tokens: the generation length limit per caption.
         batch_size: examples per `generate` call.

@@ -6,7 +6,6 @@ different lengths continues from its last real token.
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -18,25 +17,28 @@ from fusionrs.errors import FusionRSError
 __all__ = ["generate_texts", "load_vlm"]
 
 
-def load_vlm(path: str | Path, device=None, dtype=None):
+def load_vlm(path: str | Path, device=None, dtype=None, *, base_model: str | Path | None = None):
     """(model, processor) from a merged model folder or a peft adapter folder, through the model cache.
 
-    An adapter folder is loaded onto the base named in its adapter_config.json and merged, so
-    inference runs at the speed of a plain model. A `fusionrs train vlm` run folder loads its
-    `final/` (or an older run's `model/`).
+    An adapter folder (e.g. one of the FusionRS authors' Qwen2.5-VL adapters) is loaded onto its base
+    by `fusionrs.vlm.loading.load_adapter_model`: keys checked, LoRA merged, so inference runs at the
+    speed of a plain model. A `fusionrs train vlm` run folder loads its `final/` (or an older run's `model/`).
 
     Args:
         path: a merged model folder, a peft adapter folder, or a `fusionrs train vlm` run folder.
         device: the torch device or its name; None picks one (`fusionrs.core.device.select_device`).
         dtype: the torch dtype or its name; None picks one for the device (`select_dtype`).
+        base_model: for an adapter folder: the base model (folder or hub id) to load it onto instead
+            of its `base_model_name_or_path`.
 
     Returns:
-        `(model, processor)`: an `AutoModelForImageTextToText` on `device` in eval mode, and its
-        `AutoProcessor`; cached per folder, device and dtype.
+        `(model, processor)`: an `AutoModelForImageTextToText` model on `device` in eval mode, and its
+        processor (`fusionrs.vlm.loading.load_processor`); cached per folder, base, device and dtype.
 
     Raises:
-        FusionRSError: when the folder holds neither config.json nor adapter_config.json, or an
-            adapter's base model is not a local folder.
+        FusionRSError: when the folder holds neither config.json nor adapter_config.json.
+        AdapterLoadError: when an adapter's base cannot be found or its weights do not fit the base.
+        HubOfflineError: when an adapter's base is a hub id that is not cached while offline.
     """
     from fusionrs.core.device import select_device, select_dtype
     from fusionrs.core.model_cache import cached_model
@@ -49,22 +51,18 @@ def load_vlm(path: str | Path, device=None, dtype=None):
     resolved_dtype = select_dtype(resolved_device, dtype)
 
     def load():
-        from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers import AutoModelForImageTextToText
+
+        from fusionrs.vlm.loading import load_adapter_model, load_processor
 
         if (folder / "adapter_config.json").is_file() and not (folder / "config.json").is_file():
-            from peft import PeftModel
-
-            base = json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path")
-            if not base or not Path(base).is_dir():
-                raise FusionRSError(f"{folder}/adapter_config.json: base model {base!r} is not a local folder")
-            model = AutoModelForImageTextToText.from_pretrained(base, dtype=resolved_dtype)
-            model = PeftModel.from_pretrained(model, folder).merge_and_unload()
+            model, processor = load_adapter_model(folder, base_model=base_model, dtype=resolved_dtype)
         else:
             model = AutoModelForImageTextToText.from_pretrained(folder, dtype=resolved_dtype)
-        processor = AutoProcessor.from_pretrained(folder)
+            processor = load_processor(folder)
         return model.to(resolved_device).eval(), processor
 
-    return cached_model("vlm", folder, load, resolved_device, resolved_dtype)
+    return cached_model("vlm", folder, load, resolved_device, resolved_dtype, base_model)
 
 
 def generate_texts(

@@ -10,7 +10,9 @@ import pytest
 
 from fusionrs.cli.main import main as cli
 from fusionrs.errors import HitUavError
-from fusionrs.metrics.official_vqa import normalize, parse_prediction, prior_predictions, score_official_vqa, strict_match
+from fusionrs.metrics.official_vqa import (
+    normalize, parse_prediction, prior_predictions, score_official_vqa, strict_match,
+)
 from fusionrs.vlm.official_vqa import (
     build_official_manifest, load_annotations, manifest_summary, read_official_manifest, region_of, resolve_image,
     write_official_manifest,
@@ -123,7 +125,8 @@ def test_regions_are_thirds_and_survive_a_2x_downscale():
 
 
 def test_jsonl_annotations_use_line_numbers_or_given_ids(tmp_path):
-    records = [{"file": "images/x.jpg", "width": 320, "height": 256, "objects": [{"label": "Person", "bbox": [1, 1, 2, 2]}]},
+    person = {"label": "Person", "bbox": [1, 1, 2, 2]}
+    records = [{"file": "images/x.jpg", "width": 320, "height": 256, "objects": [person]},
                {"file": "images/y.jpg", "width": 320, "height": 256, "objects": []}]
     path = tmp_path / "val.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in records) + "\n")

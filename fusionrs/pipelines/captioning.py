@@ -40,6 +40,7 @@ class RGBIRCaptioningPipeline(Pipeline):
 
     def __init__(self, *args, translator: str | None = None, **kwargs):
         super().__init__(*args, **kwargs)
+        from fusionrs.core.references import resolve_spec
         from fusionrs.vlm.compose import read_vlm_config
 
         if self.processor is None:
@@ -48,7 +49,8 @@ class RGBIRCaptioningPipeline(Pipeline):
             self.processor = load_processor(self.model.name_or_path, model_type=self.model.config.model_type)
         folder = Path(str(self.model.name_or_path))
         self.vlm_config = read_vlm_config(folder) if folder.is_dir() else {}
-        self.translator_spec = translator or self.vlm_config.get("translator")
+        # The model folder records its translator relative to itself (fusionrs.core.references).
+        self.translator_spec = translator or resolve_spec(self.vlm_config.get("translator"), folder)
         self._translator = None
 
     # transformers' Pipeline contract: `_sanitize_parameters` splits the call's keyword arguments,

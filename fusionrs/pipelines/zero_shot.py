@@ -12,10 +12,15 @@ best first, scores softmax-normalised over the candidates. `hypothesis_template`
 (`fusionrs.clip.zeroshot.RGB_TEMPLATES` / `IR_TEMPLATES`): each label's template embeddings are
 averaged and re-normalised, as in `fusionrs eval clip`. IR is replicated to 3 channels. `modality` and
 `hypothesis_template` given to `pipeline(...)` become the defaults of every call.
+
+The label embeddings (labels x templates through the text tower) depend only on the labels and the
+templates, so each pipeline keeps the last `LABEL_CACHE_SIZE` sets it computed: classifying many
+images with the same labels runs the text tower once, not once per image.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,7 +30,9 @@ from fusionrs.clip.embed import MODALITIES
 from fusionrs.clip.zeroshot import templates_for
 from fusionrs.pipelines.clip_features import ClipPipelineBase
 
-__all__ = ["ZeroShotRGBIRClassificationPipeline", "prompt_templates"]
+__all__ = ["LABEL_CACHE_SIZE", "ZeroShotRGBIRClassificationPipeline", "prompt_templates"]
+
+LABEL_CACHE_SIZE = 16  # label/template sets whose text embeddings a pipeline keeps
 
 
 def prompt_templates(modality: str = "rgb", hypothesis_template: str | Sequence[str] | None = None) -> list[str]:
@@ -55,6 +62,37 @@ class ZeroShotRGBIRClassificationPipeline(ClipPipelineBase):
     """Zero-shot scene / object labels for RGB or IR images with a dual-modal CLIP folder."""
 
     task_name = "zero-shot-rgb-ir-classification"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._label_cache: OrderedDict[tuple[str, ...], torch.Tensor] = OrderedDict()
+        self.label_cache_size = LABEL_CACHE_SIZE  # 0 turns the cache off (every call re-encodes its labels)
+
+    def label_embeddings(self, labels: Sequence[str], templates: Sequence[str]) -> torch.Tensor:
+        """(labels, dim) text embeddings: each label's template embeddings averaged and re-normalised.
+
+        Computed once per (labels, templates) and kept (the last `label_cache_size` sets, default
+        `LABEL_CACHE_SIZE`).
+
+        Args:
+            labels: the candidate labels.
+            templates: the prompt templates, each with "{}".
+
+        Returns:
+            A float tensor of L2-normalised rows, one per label, on the model's device.
+        """
+        prompts = tuple(t.format(label) for label in labels for t in templates)
+        cached = self._label_cache.get(prompts)
+        if cached is not None:
+            self._label_cache.move_to_end(prompts)
+            return cached
+        with torch.inference_mode():
+            text = self.embedder.embed_tokens(self.embedder.tokenize(list(prompts)))
+        text = torch.nn.functional.normalize(text.reshape(len(labels), len(templates), -1).mean(dim=1), dim=-1)
+        self._label_cache[prompts] = text
+        while len(self._label_cache) > self.label_cache_size:
+            self._label_cache.popitem(last=False)
+        return text
 
     def __call__(self, image: Any, candidate_labels: Sequence[str] | None = None, **kwargs: Any) -> Any:
         """Score `candidate_labels` for one image or a list of them.
@@ -93,17 +131,13 @@ class ZeroShotRGBIRClassificationPipeline(ClipPipelineBase):
             candidate_labels = [label.strip() for label in candidate_labels.split(",") if label.strip()]
         if not candidate_labels:
             raise ValueError("candidate_labels is required: the classes to choose from")
-        prompts = [t.format(label) for label in candidate_labels for t in templates]
         return {"pixel_values": self.embedder.pixel_values([image], modality),
-                "text": self.embedder.tokenize(prompts), "candidate_labels": list(candidate_labels),
-                "n_templates": len(templates)}
+                "candidate_labels": list(candidate_labels), "templates": templates}
 
     def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
         labels = model_inputs["candidate_labels"]
         image = self.embedder.embed_pixels(model_inputs["pixel_values"])
-        text = self.embedder.embed_tokens(model_inputs["text"]).reshape(len(labels), model_inputs["n_templates"], -1)
-        # Prompt ensembling: average each label's template embeddings, then re-normalise.
-        text = torch.nn.functional.normalize(text.mean(dim=1), dim=-1)
+        text = self.label_embeddings(labels, model_inputs["templates"])
         return {"logits": self.embedder.logit_scale * (image @ text.T)[0], "candidate_labels": labels}
 
     def postprocess(self, model_outputs: dict[str, Any]) -> list[dict[str, Any]]:

@@ -102,6 +102,26 @@ def test_zero_shot_agrees_with_the_evaluation_classifier(zero_shot, tiny_clip, i
     assert got == pytest.approx(expected, abs=1e-5)
 
 
+def test_zero_shot_encodes_a_label_set_once(tiny_clip, images):
+    """Many images, one label set: the text tower runs once; the cache changes no score."""
+    from transformers import pipeline
+
+    rgb, ir = images
+    labels = ["forest", "harbour", "airport"]
+    pipe = pipeline("zero-shot-rgb-ir-classification", model=str(tiny_clip), device="cpu")
+    uncached = pipeline("zero-shot-rgb-ir-classification", model=str(tiny_clip), device="cpu")
+    uncached.label_cache_size = 0
+    for image in (rgb, ir, rgb):
+        assert pipe(image, candidate_labels=labels) == uncached(image, candidate_labels=labels)
+    assert len(pipe._label_cache) == 1 and len(uncached._label_cache) == 0
+    pipe(rgb, candidate_labels=labels[:2])
+    pipe(ir, candidate_labels=labels, modality="ir")  # another template ensemble: another entry
+    assert len(pipe._label_cache) == 3
+    pipe.label_cache_size = 2
+    pipe(rgb, candidate_labels=["beach"])
+    assert len(pipe._label_cache) == 2  # the least recently used set was dropped
+
+
 def test_zero_shot_defaults_set_at_construction(tiny_clip, zero_shot, images):
     from transformers import pipeline
 

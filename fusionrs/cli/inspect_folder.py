@@ -22,14 +22,14 @@ def run(args: argparse.Namespace) -> int:
 
     import datasets
 
-    from fusionrs.data.summary import format_summary, summarize
+    from fusionrs.data.summary import INSPECT_DIR, format_summary, summarize
     from fusionrs.data.loading import resolve_data_dir
     from fusionrs.data.plot import plot_samples
 
     folder = resolve_data_dir(args.folder)
     ds = datasets.load_dataset(str(folder))
     summary = summarize(ds)
-    out = Path(args.out) if args.out else folder / "inspect"
+    out = Path(args.out) if args.out else folder / INSPECT_DIR
     out.mkdir(parents=True, exist_ok=True)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(format_summary(summary))

@@ -14,7 +14,7 @@ from typing import Any
 
 from fusionrs.errors import CardValidationError
 
-__all__ = ["CARD_KINDS", "CITATION", "LIMITATIONS", "flatten_config", "template_text"]
+__all__ = ["CARD_KINDS", "CITATION", "LIMITATIONS", "SIZE_CATEGORIES", "flatten_config", "size_category", "template_text"]
 
 CARD_KINDS = ("dataset", "translator", "clip", "vlm")
 
@@ -29,6 +29,14 @@ LIMITATIONS = (
     "Do not use this model for surveillance of individuals or to identify people.",
     "Remote-sensing domain only: trained and evaluated on nadir aerial/satellite scenes; performance on other "
     "viewpoints, sensors or real thermal cameras is not established.",
+)
+
+# The hub's `size_categories` buckets of a dataset card (datasets' utils/resources/size_categories.json), by
+# upper bound of rows: n<1K, 1K<n<10K, ... ("unknown" is never what a written folder is).
+SIZE_CATEGORIES = (
+    (10**3, "n<1K"), (10**4, "1K<n<10K"), (10**5, "10K<n<100K"), (10**6, "100K<n<1M"), (10**7, "1M<n<10M"),
+    (10**8, "10M<n<100M"), (10**9, "100M<n<1B"), (10**10, "1B<n<10B"), (10**11, "10B<n<100B"),
+    (10**12, "100B<n<1T"),
 )
 
 CITATION = """@misc{fusionrs2026,
@@ -77,3 +85,20 @@ def flatten_config(config: Mapping[str, Any], prefix: str = "", limit: int = 60)
             text = json.dumps(value, default=str) if not isinstance(value, str) else value
             rows.append((name, text if len(text) <= 120 else text[:117] + "..."))
     return rows[:limit]
+
+
+def size_category(rows: int) -> str:
+    """The hub's `size_categories` bucket of a dataset with `rows` rows.
+
+    Args:
+        rows: the number of rows over all splits.
+
+    Returns:
+        "n<1K" below 1,000 rows, "1K<n<10K" from 1,000 up to 9,999, ... "n>1T" from 10**12.
+
+    Raises:
+        ValueError: `rows` is negative.
+    """
+    if rows < 0:
+        raise ValueError(f"a dataset cannot have {rows} rows")
+    return next((label for bound, label in SIZE_CATEGORIES if rows < bound), "n>1T")

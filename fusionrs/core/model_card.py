@@ -2,7 +2,9 @@
 
 In core so that each stage can write the card of what it trains (`translate.card` for the translator)
 and the hub push can (re)write any of them. The metadata comes from the folder's fusionrs notes
-(written by the trainers), the licence from `core.licences`, the `model-index` from `core.model_index`.
+(written by the trainers), the licence from `core.licences.training_licence` (YAML, text and the notes'
+licence rows: one `LicenceInfo`), the `model-index` from `core.model_index`. A card shows no absolute
+local path: data references are shown as `display_reference` does, the notes through `scrub_published`.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from fusionrs.core.card_templates import CITATION, LIMITATIONS, flatten_config, template_text
-from fusionrs.core.licences import dataset_rights, licence_from_rights
+from fusionrs.core.licences import LicenceInfo, dataset_rights, licence_statement, training_licence
 from fusionrs.core.model_index import eval_results_from_eval
+from fusionrs.core.references import display_reference, resolve_reference, scrub_published
 from fusionrs.core.repo_id import looks_like_repo_id
 from fusionrs.errors import CardValidationError
 from fusionrs.version import __version__
 
-__all__ = ["MODEL_CARD_KINDS", "MODEL_META_FILES", "read_model_meta", "render_model_card"]
+__all__ = ["MODEL_CARD_KINDS", "MODEL_META_FILES", "PLACEHOLDER_REPO", "model_licence", "read_model_meta",
+           "render_model_card"]
+
+# What a card's usage snippet loads when it is rendered for a local folder (no repo id): never the folder's path.
+PLACEHOLDER_REPO = "path/to/this/folder"
 
 # fusionrs' notes beside each model kind (written by the trainers); the card's training table comes from them.
 MODEL_META_FILES = {"translator": "translator_config.json", "clip": "fusionrs_clip.json", "vlm": "fusionrs_vlm.json"}
@@ -85,6 +92,42 @@ def _meta_list(meta: Mapping[str, Any], *keys: str) -> list[str]:
     return values
 
 
+def model_licence(
+    folder: str | Path,
+    meta: Mapping[str, Any],
+    *,
+    data_refs: Iterable[Any] = (),
+    training_data: Iterable[str] | None = None,
+    license: str | None = None,
+) -> LicenceInfo:
+    """The licence of a model folder from everything it records about its training data.
+
+    Args:
+        folder: the model folder (data references in its notes are relative to it).
+        meta: its fusionrs notes (`read_model_meta`): `training_data` / `sources` names, a `rights`
+            text, a recorded `licence`.
+        data_refs: dataset folders (or hub ids) it was trained on; local folders with parquet shards
+            give their sources' rights (`dataset_rights`).
+        training_data: more source names (e.g. "llvip").
+        license: a declared hub licence id; never relaxes non-commercial data.
+
+    Returns:
+        The `LicenceInfo` (`core.licences.training_licence`).
+
+    Raises:
+        CardValidationError: `license` would allow commercial use of non-commercial data.
+    """
+    names = list(training_data or []) + _meta_list(meta, "training_data", "sources")
+    rights: dict[str, str] = {}
+    for ref in data_refs:
+        # notes record data relative to the model folder (`core.references`); older ones relative to the cwd
+        for candidate in (Path(resolve_reference(str(ref), folder)), Path(str(ref))):
+            if candidate.is_dir() and any(candidate.glob("data/*.parquet")):
+                rights.update(dataset_rights(candidate))
+                break
+    return training_licence(names, rights=rights, notes=meta, override=license)
+
+
 def render_model_card(
     kind: str,
     folder: str | Path,
@@ -129,16 +172,8 @@ def render_model_card(
     meta = read_model_meta(folder, kind)
     model_name = repo_id.split("/")[-1] if repo_id else folder.name
 
-    # licence: training sources named in the notes + rights of local dataset folders
     data_refs = list(datasets or []) + _meta_list(meta, "datasets", "dataset", "data", "data_dir", "train_data")
-    sources = {s: s for s in (training_data or []) + _meta_list(meta, "training_data", "sources")}
-    for ref in data_refs:
-        if Path(ref).is_dir() and any(Path(ref).glob("data/*.parquet")):
-            sources.update(dataset_rights(ref))
-    if meta.get("licence") == "non-commercial" and licence_from_rights(sources).commercial_use:
-        # the trainer recorded non-commercial data we cannot name: keep the restriction anyway
-        sources["training data (as recorded in the model notes)"] = "non-commercial"
-    licence = licence_from_rights(sources, override=license)
+    licence = model_licence(folder, meta, data_refs=data_refs, training_data=training_data, license=license)
 
     base = [base_model] if isinstance(base_model, str) else list(base_model or [])
     base = _hub_ids(base or _meta_list(meta, "base_model", "init", "base", "language_model", "vision_model"))
@@ -158,18 +193,23 @@ def render_model_card(
         **licence.card_fields(),
         **({"eval_results": eval_results, "model_name": model_name} if eval_results else {}),
     )
+    # What the card shows of the notes: no local path, and the licence rows as the rule gives them (a
+    # trainer's own note may be older than the rule).
+    shown = scrub_published(meta)
+    shown.update({k: v for k, v in licence.notes_fields().items() if k in shown or kind == "translator"})
     card = ModelCard.from_template(
         card_data,
         template_str=template_text(kind),
-        config=meta,
-        repo_id=repo_id or str(folder),
+        config=shown,
+        repo_id=repo_id or PLACEHOLDER_REPO,
         model_name=model_name,
-        training_rows=flatten_config(meta),
+        training_rows=flatten_config(shown),
         results=[(r.dataset_name, r.metric_name or r.metric_type, r.metric_value) for r in eval_results],
         licence=licence,
+        licence_statement=licence_statement(licence, subject="model"),
         base_models=base,
         dataset_ids=dataset_ids,
-        data_refs=[str(r) for r in data_refs],
+        data_refs=[display_reference(r) for r in data_refs],
         limitations=LIMITATIONS,
         citation=CITATION,
         fusionrs_version=__version__,

@@ -15,12 +15,20 @@ kind; only that path is rewritten.
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PATH_SPEC_KINDS", "display_reference", "reference_for", "resolve_reference", "resolve_spec", "spec_for"]
+__all__ = ["LOCAL_PATH", "PATH_SPEC_KINDS", "display_reference", "reference_for", "resolve_reference", "resolve_spec",
+           "scrub_local_paths", "scrub_published", "spec_for"]
 
 # Translator spec kinds whose argument is a local path (before any ";key=value" options).
 PATH_SPEC_KINDS = ("fusionrs", "linear", "diffv2ir")
+
+# An absolute local path inside free text: POSIX `/a/b`, home `~/a`, Windows `C:\a`. Not preceded by a word
+# character, '.', '/', '~' or '-' (so `RGB/IR`, `3/4`, `./x`, `https://host/x` are left alone).
+LOCAL_PATH = re.compile(r"(?<![\w./~\\-])(?:~/|/(?=[^\s/])|[A-Za-z]:[\\/])[^\s'\"`<>|,;()\[\]{}]*")
 
 
 def reference_for(target: str | os.PathLike, artefact_dir: str | os.PathLike) -> str:
@@ -122,3 +130,65 @@ def display_reference(reference: str | os.PathLike | None) -> str:
         return text  # a hub id or a name
     tail = Path(*path.parts[-2:]).as_posix() if len(path.parts) >= 2 else path.name
     return f".../{tail}" if len(path.parts) > 2 else tail
+
+
+def _local_roots(roots: Iterable[str | os.PathLike]) -> list[str]:
+    """Each root as given, absolute and resolved, longest first (so the deepest root wins)."""
+    forms: set[str] = set()
+    for root in roots:
+        if not root:
+            continue
+        path = Path(root).expanduser()
+        for form in (path, path.absolute(), path.resolve()):
+            text = str(form).rstrip("/\\")
+            if text and text not in ("/", "."):
+                forms.add(text)
+    return sorted(forms, key=len, reverse=True)
+
+
+def scrub_local_paths(text: str, roots: Iterable[str | os.PathLike] = ()) -> str:
+    """`text` with no absolute local path left: what a published file (card, generation.json) may say.
+
+    A path under one of `roots` becomes its locator relative to that root (`/data/RSICD/images/a.jpg`
+    with root `/data/RSICD` -> `images/a.jpg`); a root itself becomes `<source root>`; any other
+    absolute path (a link target, a home folder, `/etc/passwd`) keeps only its last component, after
+    an ellipsis (`.../passwd`). Relative text (`RGB/IR`, `3/4`, `./a.png`, URLs) is left alone.
+    Idempotent.
+
+    Args:
+        text: free text, e.g. the reason a record was left out.
+        roots: local folders whose paths may appear in `text` (source roots, annotation files).
+
+    Returns:
+        The text with relative locators only.
+    """
+    for root in _local_roots(roots):
+        text = re.sub(re.escape(root) + r"[/\\]+", "", text)
+        text = re.sub(re.escape(root) + r"(?![\w.\-])", "<source root>", text)
+
+    def shorten(match: re.Match) -> str:
+        name = re.split(r"[/\\]", match.group(0).rstrip("/\\"))[-1]
+        return "..." + ("/" + name if name and name != "~" else "")
+
+    return LOCAL_PATH.sub(shorten, text)
+
+
+def scrub_published(value: Any, roots: Iterable[str | os.PathLike] = ()) -> Any:
+    """`value` (JSON-like: dicts, lists, strings) with `scrub_local_paths` applied to every string and key.
+
+    Args:
+        value: what goes into a published file (generation.json's blocks, the skipped list, a model's notes).
+        roots: as in `scrub_local_paths`.
+
+    Returns:
+        A scrubbed copy; numbers, booleans and None unchanged.
+    """
+    roots = list(roots)
+    if isinstance(value, str):
+        return scrub_local_paths(value, roots)
+    if isinstance(value, Mapping):
+        return {scrub_published(k, roots) if isinstance(k, str) else k: scrub_published(v, roots)
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub_published(v, roots) for v in value]
+    return value

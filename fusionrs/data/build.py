@@ -654,6 +654,7 @@ def _finalize(config: BuildConfig, planned: list[PlannedItem], n_chunks: int, ch
             "min_heldout_per_source": config.min_heldout_per_source,
             "max_distance": config.max_distance,
             "seed": config.seed,
+            "crop_phashes": manifest.config["crop_phashes"],  # with the fields above: `describe_split_policy`
             **({"limit_per_source": limit} if limit is not None else {}),
             "items": len(planned),
             "left_out_counts": dict(Counter(f["stage"] for f in left_out)),

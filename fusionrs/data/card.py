@@ -2,93 +2,57 @@
 
 The folder writer renders it when it writes a folder (`data.folder`); `fusionrs push` refreshes it
 from the folder's generation.json before an upload. The licence comes from the sources' rights
-(`core.licences`): a declared licence may be stricter than the inherited one, never looser.
+(`core.licences`): a declared licence may be stricter than the inherited one, never looser than a
+non-commercial source. The YAML licence fields, the licence text and `size_categories` are set here
+from one `LicenceInfo` and the row count; the split paragraph comes from the split code
+(`split_wording`); no absolute local path reaches the card (`core.references.scrub_local_paths`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fusionrs.core.card_templates import CITATION, LIMITATIONS, template_text
-from fusionrs.core.licences import LicenceInfo, dataset_rights, licence_from_rights, require_non_commercial_licence
+from fusionrs.core.card_templates import CITATION, LIMITATIONS, size_category, template_text
+from fusionrs.core.licences import dataset_rights, licence_from_rights, licence_statement
+from fusionrs.core.references import LOCAL_PATH, scrub_local_paths, scrub_published
 from fusionrs.version import __version__
 
 if TYPE_CHECKING:
     from huggingface_hub import DatasetCardData
 
 __all__ = ["filter_report_from_generation", "refresh_dataset_card", "render_dataset_card", "scrub_local_paths",
-           "scrub_published"]
+           "scrub_published", "split_wording"]
 
-# An absolute local path inside free text: POSIX `/a/b`, home `~/a`, Windows `C:\a`. Not preceded by a word
-# character, '.', '/', '~' or '-' (so `RGB/IR`, `3/4`, `./x`, `https://host/x` are left alone).
-_ABS_PATH = re.compile(r"(?<![\w./~\\-])(?:~/|/(?=[^\s/])|[A-Za-z]:[\\/])[^\s'\"`<>|,;()\[\]{}]*")
-
-
-def _local_roots(roots: Iterable[str | os.PathLike]) -> list[str]:
-    """Each root as given, absolute and resolved, longest first (so the deepest root wins)."""
-    forms: set[str] = set()
-    for root in roots:
-        if not root:
-            continue
-        path = Path(root).expanduser()
-        for form in (path, path.absolute(), path.resolve()):
-            text = str(form).rstrip("/\\")
-            if text and text not in ("/", "."):
-                forms.add(text)
-    return sorted(forms, key=len, reverse=True)
+# The absolute-path pattern every published file is checked against (it lives in `core.references`).
+_ABS_PATH = LOCAL_PATH
+# Said when a folder records no split rule (written by hand or by an older fusionrs).
+_NO_SPLIT_RULE = "The folder records no split rule: splits are as stored in each row's `split` field."
+# generation.json fields that `describe_split_policy` takes, as a build records them.
+_SPLIT_FIELDS = {"split_policy": "policy", "fractions": "fractions", "min_heldout_per_source": "min_heldout_per_source",
+                 "seed": "seed", "max_distance": "max_distance", "crop_phashes": "crop_phashes"}
 
 
-def scrub_local_paths(text: str, roots: Iterable[str | os.PathLike] = ()) -> str:
-    """`text` with no absolute local path left: what a published file (card, generation.json) may say.
-
-    A path under one of `roots` becomes its locator relative to that root (`/data/RSICD/images/a.jpg`
-    with root `/data/RSICD` -> `images/a.jpg`); a root itself becomes `<source root>`; any other
-    absolute path (a link target, a home folder, `/etc/passwd`) keeps only its last component, after
-    an ellipsis (`.../passwd`). Relative text (`RGB/IR`, `3/4`, `./a.png`, URLs) is left alone.
-    Idempotent.
+def split_wording(generation: Mapping[str, Any]) -> str:
+    """What a dataset card says about its splits, made by the code that split the records.
 
     Args:
-        text: free text, e.g. the reason a record was left out.
-        roots: local folders whose paths may appear in `text` (source roots, annotation files).
+        generation: the folder's `generation` block. A build's split settings (`split_policy`,
+            `fractions`, ...) are described by `fusionrs.data.splits.describe_split_policy`; other
+            writers that split records themselves (the procedural world) record their
+            `split_description`.
 
     Returns:
-        The text with relative locators only.
+        The paragraph; a plain "no split rule recorded" sentence when there is neither.
     """
-    for root in _local_roots(roots):
-        text = re.sub(re.escape(root) + r"[/\\]+", "", text)
-        text = re.sub(re.escape(root) + r"(?![\w.\-])", "<source root>", text)
+    if generation.get("split_policy"):
+        from fusionrs.data.splits import describe_split_policy
 
-    def shorten(match: re.Match) -> str:
-        name = re.split(r"[/\\]", match.group(0).rstrip("/\\"))[-1]
-        return "..." + ("/" + name if name and name != "~" else "")
-
-    return _ABS_PATH.sub(shorten, text)
-
-
-def scrub_published(value: Any, roots: Iterable[str | os.PathLike] = ()) -> Any:
-    """`value` (JSON-like: dicts, lists, strings) with `scrub_local_paths` applied to every string and key.
-
-    Args:
-        value: what goes into a published file (generation.json's blocks, the skipped list).
-        roots: as in `scrub_local_paths`.
-
-    Returns:
-        A scrubbed copy; numbers, booleans and None unchanged.
-    """
-    roots = list(roots)
-    if isinstance(value, str):
-        return scrub_local_paths(value, roots)
-    if isinstance(value, Mapping):
-        return {scrub_published(k, roots) if isinstance(k, str) else k: scrub_published(v, roots)
-                for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub_published(v, roots) for v in value]
-    return value
+        return describe_split_policy(**{arg: generation[key] for key, arg in _SPLIT_FIELDS.items()
+                                        if generation.get(key) is not None})
+    return str(generation.get("split_description") or _NO_SPLIT_RULE)
 
 
 def filter_report_from_generation(generation: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -127,7 +91,8 @@ def render_dataset_card(
 
     Args:
         card_data: a `DatasetCardData` that already holds `configs` + `dataset_info` (what
-            `load_dataset` reads) and, optionally, a declared `license`.
+            `load_dataset` reads) and, optionally, a declared `license` (+ `license_name`). Its
+            licence fields and `size_categories` are set here.
         pretty_name: the card's title.
         description: the paragraph under the title (a default one when empty).
         repo_hint: the repo id (or folder name) the usage snippet loads.
@@ -158,25 +123,29 @@ def render_dataset_card(
         # The translator's terms travel with its output: the packaged default (research-only) restricts
         # every record it translated, as a non-commercial source would.
         rights[f"translator {generation.get('translator')}"] = generation["translator_rights"]
-    inherited = licence_from_rights(rights)
-    declared = card_data.get("license") or inherited.license
-    if not inherited.commercial_use:
-        require_non_commercial_licence(declared, inherited.restricting_sources, what="dataset licence")
-    # The card states the declared licence; the sources' rights decide whether commercial use is possible.
-    licence = LicenceInfo(declared, card_data.get("license_name"), inherited.commercial_use,
-                          inherited.reason, inherited.restricting_sources)
+    # The one rule: the declared licence wins only where the sources' rights allow it (never looser than
+    # non-commercial sources); `other` without a name declares nothing. YAML and text come from this one object.
+    licence = licence_from_rights(rights, override=card_data.get("license"), license_name=card_data.get("license_name"))
+    for key in ("license", "license_name", "license_link"):
+        card_data[key] = None
+    for key, value in licence.card_fields().items():
+        card_data[key] = value
+    card_data["size_categories"] = [size_category(sum(split_counts.values()))]
     # Published text carries relative locators only (also for folders written before this rule).
     generation, skipped = scrub_published(dict(generation)), scrub_published(list(skipped))
+    sources = scrub_published(list(sources))
     card = DatasetCard.from_template(
         card_data,
         template_str=template_text("dataset"),
-        pretty_name=pretty_name,
-        description=description or "An RGB / infrared-style / caption dataset built with fusionrs.",
-        repo_hint=repo_hint,
+        pretty_name=scrub_local_paths(pretty_name),
+        description=scrub_local_paths(description or "An RGB / infrared-style / caption dataset built with fusionrs."),
+        repo_hint=scrub_local_paths(repo_hint),
         first_split=sorted(split_counts)[0],
         split_counts=dict(sorted(split_counts.items())),
+        split_wording=split_wording(generation),
         sources=sources,
         licence=licence,
+        licence_statement=licence_statement(licence, subject="dataset"),
         generation_json=json.dumps(dict(generation), indent=2, sort_keys=True),
         filter_report=filter_report_from_generation(generation),
         skipped=skipped,
@@ -229,13 +198,7 @@ def refresh_dataset_card(folder: str | Path, *, repo_id: str | None = None, sche
     counts = written.get("source_counts") or {}
     sources = [{"name": n, "rows": counts.get(n, "?"), "rights": rights.get(n) or "not stated"}
                for n in sorted(set(counts) | set(rights))]
-    translator_rights = (written.get("generation") or {}).get("translator_rights")
-    licence = licence_from_rights({s["name"]: s["rights"] for s in sources}
-                                  | ({"translator": translator_rights} if translator_rights else {}))
-    if card.data.get("license") in (None, "other") and licence.license_name and not card.data.get("license_name"):
-        card.data.license_name = licence.license_name
-    if card.data.get("license") is None:
-        card.data.license = licence.license
+    # the licence is re-derived from the rights (a declared one kept where they allow it): `render_dataset_card`
     return render_dataset_card(
         card.data,
         pretty_name=card.data.get("pretty_name") or "FusionRS dataset",

@@ -249,7 +249,7 @@ class DatasetFolderWriter:
         pretty_name: str = "FusionRS dataset",
         description: str = "",
         generation: dict[str, Any] | None = None,
-        license: str = "other",
+        license: str | None = None,
     ) -> WriteReport:
         """Finish shards, write README.md + generation.json, and move everything into `out_dir`.
 
@@ -257,7 +257,7 @@ class DatasetFolderWriter:
             pretty_name: the card's title.
             description: the card's paragraph under the title.
             generation: how the records were made (generation.json and the card).
-            license: the declared hub licence id.
+            license: the declared hub licence id (None: the one the sources' rights give).
 
         Returns:
             The `WriteReport`.
@@ -278,7 +278,7 @@ class DatasetFolderWriter:
                 raise  # the output rule's own refusal, already one line
             raise output_error(self.out_dir, exc) from exc
 
-    def _close(self, pretty_name: str, description: str, generation: dict[str, Any] | None, license: str
+    def _close(self, pretty_name: str, description: str, generation: dict[str, Any] | None, license: str | None
                ) -> WriteReport:
         data_dir = self._tmp / "data"
         data_dir.mkdir()
@@ -336,7 +336,7 @@ def write_dataset_folder(
     pretty_name: str = "FusionRS dataset",
     description: str = "",
     generation: dict[str, Any] | None = None,
-    license: str = "other",
+    license: str | None = None,
     progress: bool = True,
     total: int | None = None,
     inputs: Iterable[str | Path] = (),
@@ -352,7 +352,8 @@ def write_dataset_folder(
         pretty_name: the card's title.
         description: the card's paragraph under the title.
         generation: how the records were made (generation.json and the card).
-        license: the declared hub licence id (never looser than the sources' rights).
+        license: the declared hub licence id (never looser than non-commercial sources; None: the one
+            the sources' rights give).
         progress: show a progress bar.
         total: the number of records, for the progress bar.
         inputs: files and folders the records come from; `out_dir` may not be, contain or lie in one.
@@ -375,7 +376,7 @@ def write_dataset_folder(
 
 def _render_card(
     report: WriteReport, rights: dict[str, str], pretty_name: str, description: str,
-    generation: dict[str, Any], license: str,
+    generation: dict[str, Any], license: str | None,
 ) -> str:
     """The README.md: YAML `configs` + `dataset_info` (so plain `load_dataset` and the hub viewer know
     the splits and features) and a human-readable card from model_cards/dataset.md."""

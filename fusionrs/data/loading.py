@@ -78,10 +78,17 @@ def write_world_folder(out_dir: Path, *, sizes: dict[str, int], image_size: int,
     from fusionrs.data.world_records import iter_world_records
     from fusionrs.synth import WORLD_VERSION
 
-    parts, start = [], 0
+    parts, start, ranges = [], 0, []
     for split, n in sizes.items():
         parts.append(iter_world_records(n, seed=seed, size=image_size, split=split, start=start))
+        if n:
+            ranges.append(f"{split} {start}-{start + n - 1}" if n > 1 else f"{split} {start}")
         start += n
+    # what the dataset card says about the splits: this loop is the whole split rule of a world folder
+    split_description = (
+        f"Splits are disjoint ranges of scene indices of one procedural world (seed {seed}): {', '.join(ranges)}. "
+        "Every scene is generated independently, so no near-duplicate grouping is applied (`group_id` is empty, "
+        "`is_eval_representative` is false).")
     return write_dataset_folder(
         itertools.chain(*parts), out_dir, overwrite=overwrite, progress=progress, total=start,
         pretty_name="FusionRS procedural world",
@@ -90,7 +97,7 @@ def write_world_folder(out_dir: Path, *, sizes: dict[str, int], image_size: int,
             "images and ground-truth captions. A test bed and demo, not real data."
         ),
         generation={"source": "fusionrs.synth", "world_version": WORLD_VERSION, "seed": seed,
-                    "image_size": image_size, "sizes": sizes},
+                    "image_size": image_size, "sizes": sizes, "split_description": split_description},
         license="cc0-1.0",
     )
 

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from fusionrs.data.dedup import (
+    CROP_FRACTION,
     caption_key,
     connected_components,
     crop_phashes,
@@ -42,6 +43,7 @@ __all__ = [
     "SPLIT_ALIASES",
     "SplitKey",
     "SplitManifest",
+    "describe_split_policy",
     "group_records",
     "make_splits",
     "split_key",
@@ -56,6 +58,15 @@ _HELDOUT_RANK = {"train": 0, "validation": 1, "test": 2}
 _MANIFEST_FORMAT = "fusionrs-split-manifest"
 _MANIFEST_VERSION = 1
 _KEY_KINDS = ("phash", "pixel_hash", "source_id", "caption_key")
+# What each kind of link is, in the words of the dataset card (`describe_split_policy`): keep them true to
+# `split_key` and `_key_links` below.
+_KEY_WORDING = {
+    "phash": "64-bit DCT pHashes of the source image (RGB; IR only for IR-only records) within Hamming distance "
+             "{max_distance}{crops}",
+    "pixel_hash": "the same SHA-256 of the decoded source pixels",
+    "source_id": "the same source item",
+    "caption_key": "the same set of normalised source captions (NFKC, casefold, punctuation stripped)",
+}
 
 
 # --------------------------------------------------------------------------- keys
@@ -325,6 +336,58 @@ def _check_fractions(fractions: dict[str, float]) -> None:
     unknown = set(fractions) - set(_HELDOUT_RANK)
     if unknown:
         raise ValueError(f"unknown split names {sorted(unknown)}; use {sorted(_HELDOUT_RANK)}")
+
+
+def describe_split_policy(
+    policy: str = "source",
+    *,
+    fractions: dict[str, float] | None = None,
+    min_heldout_per_source: int = 0,
+    seed: int = 0,
+    max_distance: int = 4,
+    keys: Sequence[str] = _KEY_KINDS,
+    crop_phashes: bool = True,
+) -> str:
+    """How `make_splits` grouped and assigned records, in words: what a dataset card says about its splits.
+
+    Takes the fields of `SplitManifest.config` (`describe_split_policy(**manifest.config)`), which
+    a build also records in generation.json.
+
+    Args:
+        policy: "source" or "resplit", as given to `make_splits`.
+        fractions: the split fractions (None: `DEFAULT_FRACTIONS`).
+        min_heldout_per_source: the minimum held-out records per source (0: none).
+        seed: the seed of the group order.
+        max_distance: the pHash Hamming distance that links two records.
+        keys: the kinds of link used (`_KEY_KINDS`).
+        crop_phashes: whether records also carried crop pHashes.
+
+    Returns:
+        A Markdown paragraph (several sentences).
+
+    Raises:
+        ValueError: `policy` or a kind in `keys` is unknown.
+    """
+    if policy not in ("source", "resplit"):
+        raise ValueError(f"policy must be 'source' or 'resplit', got {policy!r}")
+    unknown = [k for k in keys if k not in _KEY_WORDING]
+    if unknown:
+        raise ValueError(f"unknown split key kinds {unknown}; known: {', '.join(_KEY_KINDS)}")
+    crops = f", including pHashes of 5 crops cutting {CROP_FRACTION:.0%} of each side" if crop_phashes else ""
+    links = "; ".join(_KEY_WORDING[k].format(max_distance=max_distance, crops=crops) for k in keys)
+    shares = " / ".join(f"{name} {share:g}" for name, share in (fractions or DEFAULT_FRACTIONS).items())
+    seeded = f"placed whole in seeded order (seed {seed}) by record fractions {shares}, stratified by source"
+    if min_heldout_per_source:
+        seeded += (f", at least {min_heldout_per_source} records of every source in each held-out split where "
+                   "the source has enough groups")
+    placement = (
+        "Each source's own split is kept; a group whose members disagree goes to its most held-out split "
+        f"(test > validation > train); groups without a source split are {seeded}."
+        if policy == "source" else f"Source splits are ignored: groups are {seeded}.")
+    return ("Records are linked by any of these keys, computed from source pixels and source captions only "
+            f"(never from translated IR or generated captions): {links}. Linked records form "
+            "groups (connected components), and every group goes whole into one split. " + placement
+            + " `is_eval_representative` marks one record per group (its smallest id) for evaluation.")
 
 
 # --------------------------------------------------------------------------- manifest

@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-__all__ = ["summarize", "format_summary"]
+__all__ = ["INSPECT_DIR", "summarize", "format_summary"]
+
+# Where `fusionrs inspect FOLDER` writes summary.json and sample grids by default (FOLDER/inspect): a local
+# look at the folder, never part of the dataset (`fusionrs push` leaves it out).
+INSPECT_DIR = "inspect"
 
 
 def summarize(dataset_dict) -> dict[str, Any]:

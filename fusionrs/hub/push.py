@@ -18,13 +18,15 @@ from typing import Any
 
 from fusionrs.core.model_card import render_model_card
 from fusionrs.data.card import refresh_dataset_card
+from fusionrs.data.summary import INSPECT_DIR
 from fusionrs.errors import FusionRSError
 from fusionrs.errors import FolderError  # noqa: F401  (defined in errors.py, re-exported here)
 from fusionrs.hub.resolve import HubOfflineError, is_offline
 from fusionrs.hub.validation import check_card, split_front_matter
 
 __all__ = ["FolderError", "PushReport", "PUSH_KINDS", "MODEL_KINDS", "detect_model_kind", "check_folder", "push_folder",
-           "files_to_upload", "describe"]
+           "files_to_upload", "describe",
+           "upload_ignore_patterns"]
 
 PUSH_KINDS = ("dataset", "model", "space")
 MODEL_KINDS = ("translator", "clip", "vlm")
@@ -32,7 +34,11 @@ MODEL_KINDS = ("translator", "clip", "vlm")
 # and pickled weights (DESIGN: safetensors only); plus what huggingface_hub itself skips (.git, caches).
 MODEL_IGNORE = ["checkpoints/**", "checkpoints", "samples/**", "logs/**", "*.pt", "*.pth", "*.ckpt", "*.pkl", "*.bin",
                 "optimizer*", "**/__pycache__/**", "**/.*", ".*"]
-DATASET_IGNORE = ["**/__pycache__/**", "**/.*", ".*", "*.tmp"]
+# Never uploaded from a dataset folder: what only the local copy needs (`fusionrs inspect`'s summary and
+# sample grids in FOLDER/inspect), editor/OS litter and temporary files; huggingface_hub adds its own skips.
+DATASET_LOCAL_ONLY = (INSPECT_DIR,)
+DATASET_IGNORE = [*(p for d in DATASET_LOCAL_ONLY for p in (f"{d}/**", d)), "**/__pycache__/**", "**/.*", ".*",
+                  "*.tmp", "*~", "Thumbs.db", "desktop.ini"]
 _CLIP_TYPES = ("clip", "vision-text-dual-encoder", "siglip", "siglip2", "chinese_clip", "altclip")
 
 
@@ -174,6 +180,25 @@ def files_to_upload(folder: str | Path, ignore_patterns: list[str]) -> tuple[lis
     return [(p, (folder / p).stat().st_size) for p in kept], [p for p in paths if p not in kept_set]
 
 
+def upload_ignore_patterns(kind: str) -> list[str]:
+    """The patterns `push_folder` never uploads from a folder of `kind` (huggingface_hub adds its own).
+
+    `files_to_upload(folder, upload_ignore_patterns(kind))` is the file list a push would upload.
+
+    Args:
+        kind: "dataset", "model" or "space".
+
+    Returns:
+        `DATASET_IGNORE` for a dataset (local-only folders such as `inspect/`), `MODEL_IGNORE` otherwise.
+
+    Raises:
+        FolderError: `kind` is not a push kind.
+    """
+    if kind not in PUSH_KINDS:
+        raise FolderError(f"unknown push kind {kind!r}; one of {', '.join(PUSH_KINDS)}")
+    return list(DATASET_IGNORE if kind == "dataset" else MODEL_IGNORE)
+
+
 def _space_sdk(card: str) -> str:
     meta, _ = split_front_matter(card)
     return str((meta or {}).get("sdk") or "gradio")
@@ -235,7 +260,7 @@ def push_folder(
         card = render_model_card(model_kind, folder, repo_id=repo_id, **dict(card_options or {}))
     check_card(card, repo_type, where=str(readme))
 
-    ignore = DATASET_IGNORE if kind == "dataset" else MODEL_IGNORE
+    ignore = upload_ignore_patterns(kind)
     files, ignored = files_to_upload(folder, ignore)
     if "README.md" not in {p for p, _ in files}:
         files.append(("README.md", len(card.encode())))

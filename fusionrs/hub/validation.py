@@ -2,9 +2,10 @@
 
 Why local checks: `RepoCard.validate()` posts the card to the public hub, which these machines
 cannot reach (and tests must not need). `validate_card` applies the hub's metadata rules we rely on
-(licence ids, pipeline tags, model-index shape, dataset `configs`, Space YAML) and also parses the
-card with huggingface_hub's own `ModelCardData` / `DatasetCardData`, so a card that passes here is
-one the hub and `load_dataset` accept.
+(licence ids, `license_name` + `license_link` for `other`, pipeline tags, model-index shape, dataset
+`configs` and `size_categories`, Space YAML) and also parses the card with huggingface_hub's own
+`ModelCardData` / `DatasetCardData`, so a card that passes here is one the hub and `load_dataset`
+accept. Model and dataset cards must also carry no absolute local path (DESIGN: artefacts travel).
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from fusionrs.core.card_templates import SIZE_CATEGORIES, size_category
 from fusionrs.core.licences import LICENSE_IDS
 from fusionrs.core.model_index import is_number
+from fusionrs.core.references import LOCAL_PATH
 from fusionrs.core.repo_id import is_repo_id
 from fusionrs.errors import CardValidationError
 
@@ -36,10 +39,10 @@ PIPELINE_TAGS = frozenset({
     "zero-shot-object-detection", "text-to-3d", "image-to-3d", "image-feature-extraction", "video-text-to-text",
     "keypoint-detection", "visual-document-retrieval", "any-to-any", "video-to-video", "other",
 })
-# Licence ids the hub recognises (hub-docs `repositories-licenses`); anything else must be `other` +
 SPACE_SDKS = ("gradio", "streamlit", "docker", "static")
 SPACE_COLORS = ("red", "yellow", "green", "blue", "indigo", "purple", "pink", "gray")
 _LICENSE_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_SIZE_LABELS = frozenset(label for _, label in SIZE_CATEGORIES) | {"n>1T", "unknown"}
 
 
 def split_front_matter(text: str) -> tuple[dict[str, Any] | None, str]:
@@ -88,6 +91,11 @@ def _check_license(meta: Mapping[str, Any], problems: list[str]) -> None:
             problems.append(f"license: {value!r} is not a hub licence id (use 'other' with license_name)")
     if "other" in ids and not meta.get("license_name"):
         problems.append("license_name: required when license is 'other'")
+    if "other" in ids and not meta.get("license_link"):
+        problems.append("license_link: required when license is 'other' (a URL or a file in the repo)")
+    link = meta.get("license_link")
+    if link is not None and (not isinstance(link, str) or not link.strip()):
+        problems.append(f"license_link: {link!r} must be a URL or a path in the repo")
     name = meta.get("license_name")
     if name is not None and (not isinstance(name, str) or not _LICENSE_NAME.match(name)):
         problems.append(f"license_name: {name!r} must be lower-case letters, digits, '-' or '.'")
@@ -129,6 +137,36 @@ def _check_model_index(model_index: Any, problems: list[str]) -> None:
                     problems.append(f"{at}.metrics[{k}].type: missing")
                 elif "value" not in metric or not (is_number(metric["value"]) or isinstance(metric["value"], str)):
                     problems.append(f"{at}.metrics[{k}].value: expected a number or a string")
+
+
+def _dataset_rows(info: Any) -> int | None:
+    """Rows over all splits and configs of a card's `dataset_info` (None when it records no split sizes)."""
+    infos = info if isinstance(info, list) else [info]
+    counts = [split.get("num_examples") for entry in infos if isinstance(entry, Mapping)
+              for split in entry.get("splits") or [] if isinstance(split, Mapping)]
+    return sum(counts) if counts and all(isinstance(n, int) for n in counts) else None
+
+
+def _check_size_categories(meta: Mapping[str, Any], problems: list[str]) -> None:
+    value = meta.get("size_categories")
+    labels = [value] if isinstance(value, str) else value
+    if value is not None and (not isinstance(labels, list) or not all(label in _SIZE_LABELS for label in labels)):
+        problems.append(f"size_categories: {value!r} is not one of the hub's buckets (n<1K, 1K<n<10K, ...)")
+        return
+    rows = _dataset_rows(meta.get("dataset_info"))
+    if rows is None:
+        return
+    expected = size_category(rows)
+    if value is None:
+        problems.append(f"size_categories: missing (dataset_info counts {rows} rows: {expected!r})")
+    elif expected not in labels:
+        problems.append(f"size_categories: {value!r} does not match the {rows} rows of dataset_info ({expected!r})")
+
+
+def _check_local_paths(text: str, problems: list[str]) -> None:
+    found = sorted({match.group(0) for match in LOCAL_PATH.finditer(text)})
+    if found:
+        problems.append(f"absolute local paths in the card (publish relative ones): {', '.join(found[:5])}")
 
 
 def _check_configs(configs: Any, problems: list[str]) -> None:
@@ -197,6 +235,7 @@ def validate_card(text: str, repo_type: str = "model") -> list[str]:
             _check_configs(meta["configs"], problems)
         if meta.get("dataset_info") is not None and not isinstance(meta["dataset_info"], (Mapping, list)):
             problems.append("dataset_info: expected a mapping (or a list of them)")
+        _check_size_categories(meta, problems)
     elif repo_type == "space":
         if meta.get("sdk") not in SPACE_SDKS:
             problems.append(f"sdk: {meta.get('sdk')!r} is not one of {', '.join(SPACE_SDKS)}")
@@ -215,6 +254,8 @@ def validate_card(text: str, repo_type: str = "model") -> list[str]:
         _check_str_list(meta, "datasets", problems, ids=True)
     else:
         raise ValueError(f"unknown repo_type {repo_type!r}")
+    if repo_type in ("model", "dataset"):
+        _check_local_paths(text, problems)
     if not problems:
         problems += _parse_with_huggingface_hub(text, repo_type)
     return problems

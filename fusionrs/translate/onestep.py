@@ -72,6 +72,14 @@ class OneStepTranslator:
         }
         if config.get("rights"):
             self.params["rights"] = config["rights"]
+        else:
+            from fusionrs.core.licences import training_licence
+
+            licence = training_licence(config.get("training_data") or [], notes=config)
+            if not licence.commercial_use:
+                # a trained translator's terms travel with what it translates (the dataset card's licence rule
+                # reads them as `translator_rights`), as the packaged translator's recorded rights do
+                self.params["rights"] = f"{licence.note}: {licence.reason}"
 
     @property
     def pipeline(self):

@@ -40,7 +40,7 @@ def test_packaged_folder_is_fp16_and_small():
     from fusionrs.weights import DEFAULT_TRANSLATOR_SPEC, default_translator_dir
 
     assert default_translator_dir() == PACKAGED.resolve() and DEFAULT_TRANSLATOR_SPEC == "builtin:default"
-    for name in ("model_index.json", "translator_config.json", "README.md", "unet/config.json", WEIGHTS):
+    for name in ("model_index.json", "pipeline.py", "translator_config.json", "README.md", "unet/config.json", WEIGHTS):
         assert (PACKAGED / name).is_file(), name
     assert (PACKAGED / WEIGHTS).stat().st_size <= 10_000_000
     with safe_open(str(PACKAGED / WEIGHTS), "pt") as f:
@@ -106,7 +106,7 @@ def test_wheel_ships_and_loads_the_default_translator(tmp_path):
     wheel = next(wheels.glob("fusionrs-*.whl"))
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
-    for name in ("model_index.json", "translator_config.json", "README.md", "unet/config.json", WEIGHTS):
+    for name in ("model_index.json", "pipeline.py", "translator_config.json", "README.md", "unet/config.json", WEIGHTS):
         assert f"fusionrs/weights/translator/{name}" in names, name
 
     venv = tmp_path / "venv"

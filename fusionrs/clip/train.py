@@ -24,7 +24,7 @@ import numpy as np
 
 from fusionrs.clip.config import ClipTrainConfig
 from fusionrs.core.training import (TrainLog, latest_checkpoint, load_checkpoint, out_of_time, plot_loss_curve,
-                                     save_checkpoint, warmup_cosine)
+                                     save_checkpoint, tracking_kwargs, warmup_cosine)
 from fusionrs.errors import FusionRSError
 
 __all__ = ["ClipTrainConfig", "plot_loss_curve", "train_clip"]
@@ -143,7 +143,8 @@ def train_clip(cfg: ClipTrainConfig) -> dict[str, Any]:
     Raises:
         FusionRSError: an unknown variant or caption policy, a batch size that does not split into
             the accumulation steps or processes, a missing dataset folder or split, frozen-block
-            settings the model cannot take, or a checkpoint that does not fit the model.
+            settings the model cannot take, a checkpoint that does not fit the model, or a
+            `report_to` tracker that is not installed.
     """
     import torch
     from accelerate import Accelerator
@@ -167,7 +168,7 @@ def train_clip(cfg: ClipTrainConfig) -> dict[str, Any]:
 
         resolve_data_dir(cfg.data)  # a wrong folder fails here, before any model is loaded
     out = Path(cfg.out)
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, **tracking_kwargs(cfg.report_to, out))
     micro = cfg.batch_size // cfg.grad_accum
     if micro < 2 * accelerator.num_processes:
         raise FusionRSError(f"micro-batch {micro} is too small for {accelerator.num_processes} processes (contrastive loss needs >= 2 per process)")
@@ -233,7 +234,8 @@ def train_clip(cfg: ClipTrainConfig) -> dict[str, Any]:
     if accelerator.is_main_process:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps({**asdict(cfg), **meta}, indent=2, default=str) + "\n")
-    log = TrainLog(out, start_step=start, enabled=accelerator.is_main_process)
+    log = TrainLog(out, start_step=start, enabled=accelerator.is_main_process, accelerator=accelerator,
+                   project="fusionrs-clip", config=cfg)
 
     # -- loop
     encoder.train()
@@ -293,6 +295,7 @@ def train_clip(cfg: ClipTrainConfig) -> dict[str, Any]:
         if log.path.exists():
             plot_loss_curve(log.path, out / "loss_curve.png", title=f"{cfg.variant} ({ir_view}, {cfg.caption_policy})",
                             ylabel="InfoNCE")
+    log.close()
     accelerator.wait_for_everyone()
     return summary
 

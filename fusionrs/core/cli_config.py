@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import shlex
 import typing
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["add_config_arguments", "config_from_args", "non_negative_int", "positive_int"]
+__all__ = ["add_config_arguments", "config_command", "config_from_args", "non_negative_int", "positive_int"]
 
 
 def _int_at_least(text: str, low: int, expected: str) -> int:
@@ -149,3 +151,36 @@ def config_from_args(config_cls: type, args: argparse.Namespace, **overrides: An
     """
     values = {f.name: getattr(args, f.name) for f, _ in _cli_fields(config_cls) if hasattr(args, f.name)}
     return config_cls(**{**values, **overrides})
+
+
+def config_command(config_cls: type, values: Mapping[str, Any], command: Sequence[str]) -> str:
+    """The command line that reproduces a run from its recorded config (the inverse of `config_from_args`).
+
+    Args:
+        config_cls: the dataclass the command's flags come from (`add_config_arguments`).
+        values: the run's field values (`dataclasses.asdict(config)`, or a recorded subset).
+        command: the words before the flags, e.g. `("fusionrs", "train", "vlm")`.
+
+    Returns:
+        The command, quoted for a POSIX shell: a flag for every field whose value differs from the
+        default and for every required field (repeatable flags once per value); fields without a
+        flag, missing from `values` or None are left out.
+    """
+    words = list(command)
+    for f in dataclasses.fields(config_cls):
+        if f.name not in values or not f.metadata.get("cli", True):
+            continue
+        value = values[f.name]
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
+        if value is None or (value == default and not f.metadata.get("required")):
+            continue
+        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+        if isinstance(value, bool):
+            words.append(flag)  # store_true (or store_false for negated flags): given only when not the default
+        elif isinstance(value, list):
+            for item in value:
+                words += [flag, str(item)]
+        else:
+            words += [flag, str(value)]
+    return shlex.join(words)

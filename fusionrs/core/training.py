@@ -8,7 +8,8 @@ Each family keeps its own model, data and loss; what every trainer needs the sam
 - `save_checkpoint` / `latest_checkpoint` / `load_checkpoint`: one atomic checkpoint layout,
   `OUT/checkpoints/step_000200/` holding `<name>.safetensors` tensor files, model sub-folders,
   `trainer_state.pt` (optimisers, scheduler, torch RNG) and `state.json` (step + scalars);
-- `TrainLog`: `OUT/log.jsonl`, started afresh unless resuming; `plot_loss_curve` draws it;
+- `TrainLog`: `OUT/log.jsonl`, started afresh unless resuming, and the same records to accelerate's
+  experiment trackers when `report_to` asks for them (`tracking_kwargs`); `plot_loss_curve` draws it;
 - `final_dir`: `OUT/final`, the one final-folder name (older runs' `OUT/model` still resolve);
 - `out_of_time`: the `max_minutes` budget check.
 
@@ -30,6 +31,7 @@ from fusionrs.core.atomic import atomic_folder
 from fusionrs.errors import FusionRSError
 
 __all__ = [
+    "REPORT_TO",
     "BaseTrainConfig",
     "Checkpoint",
     "TrainLog",
@@ -41,6 +43,8 @@ __all__ = [
     "plot_loss_curve",
     "save_checkpoint",
     "set_lr",
+    "tracking_kwargs",
+    "trackers_for",
     "warmup_cosine",
 ]
 
@@ -49,6 +53,12 @@ FINAL = "final"
 LEGACY_FINAL = ("model",)  # `fusionrs train vlm` wrote OUT/model before the layouts were unified
 TRAINER_STATE = "trainer_state.pt"
 LEGACY_TRAINER_STATE = ("state.pt", "optimizers.pt")  # CLIP / translator checkpoints before the unification
+# `--report-to`: accelerate's experiment trackers beside log.jsonl ("all": those of these that are installed).
+REPORT_TO = ("none", "tensorboard", "trackio", "all")
+# tracker -> (accelerate.utils check that it is importable, the package that provides it)
+_TRACKERS = {"tensorboard": ("is_tensorboard_available", "tensorboard"),
+             "trackio": ("is_trackio_available", "trackio")}
+TRACKER_DIR = "tensorboard"  # OUT/tensorboard/<project>/: `tensorboard --logdir OUT/tensorboard`
 
 
 def config_field(default: Any = None, help: str = "", *, factory: Callable[[], Any] | None = None,
@@ -91,6 +101,8 @@ class BaseTrainConfig:
     threads: int | None = config_field(None, "torch CPU threads", kind="positive")
     max_minutes: float | None = config_field(None, "stop (and checkpoint) after this much wall time; --resume continues")
     progress: bool = config_field(True, "hide the progress bar", flag="--no-progress", negate=True)
+    report_to: str = config_field("none", "also log every log.jsonl record to accelerate's trackers: tensorboard "
+                                  "(OUT/tensorboard), trackio, or all of those that are installed", choices=REPORT_TO)
 
 
 def warmup_cosine(step: int, *, warmup: int, total: int, floor: float = 0.0, warmup_offset: int = 1) -> float:
@@ -266,21 +278,101 @@ def load_checkpoint(folder: str | Path, *, restore_rng: bool = True) -> Checkpoi
 # Log, loss curve, final folder
 
 
-class TrainLog:
-    """`OUT/log.jsonl`: one JSON record per logged step; a fresh run (start step 0) starts it empty."""
+def trackers_for(report_to: str) -> list[str]:
+    """The accelerate trackers (`Accelerator(log_with=...)`) a `report_to` setting names.
 
-    def __init__(self, out: str | Path, *, start_step: int, enabled: bool = True) -> None:
+    Args:
+        report_to: one of `REPORT_TO`.
+
+    Returns:
+        [] for "none"; ["tensorboard"] or ["trackio"]; for "all", those of the two that are installed
+        (possibly none).
+
+    Raises:
+        FusionRSError: `report_to` is not one of `REPORT_TO`, or names a tracker that is not installed.
+    """
+    if report_to not in REPORT_TO:
+        raise FusionRSError(f"report_to {report_to!r} is not one of {', '.join(REPORT_TO)}")
+    if report_to == "none":
+        return []
+    import accelerate.utils
+
+    installed = [name for name, (check, _) in _TRACKERS.items() if getattr(accelerate.utils, check)()]
+    if report_to == "all":
+        return installed
+    if report_to not in installed:
+        package = _TRACKERS[report_to][1]
+        raise FusionRSError(f"--report-to {report_to} needs the {package} package, which is not installed "
+                            f"(pip install {package})")
+    return [report_to]
+
+
+def tracking_kwargs(report_to: str, out: str | Path) -> dict[str, Any]:
+    """`Accelerator(**...)` keyword arguments for a `report_to` setting; call it before any data is loaded.
+
+    Args:
+        report_to: one of `REPORT_TO`.
+        out: the run folder (tensorboard writes to `OUT/tensorboard/<project>`).
+
+    Returns:
+        {} when no tracker is asked for (the Accelerator is built as without trackers), else
+        `log_with` and a `project_config` whose logging folder is `OUT/tensorboard`.
+
+    Raises:
+        FusionRSError: as `trackers_for`.
+    """
+    trackers = trackers_for(report_to)
+    if not trackers:
+        return {}
+    from accelerate.utils import ProjectConfiguration
+
+    return {"log_with": trackers,
+            "project_config": ProjectConfiguration(project_dir=str(out), logging_dir=str(Path(out) / TRACKER_DIR))}
+
+
+def _tracker_config(config: Any) -> dict[str, Any]:
+    """A config as trackers take it: a flat dict of bool/int/float/str (tensorboard's hparams refuse the rest)."""
+    import dataclasses
+
+    values = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config or {})
+    return {key: value if isinstance(value, (bool, int, float, str)) else json.dumps(value, default=str)
+            for key, value in values.items()}
+
+
+class TrainLog:
+    """`OUT/log.jsonl`: one JSON record per logged step; a fresh run (start step 0) starts it empty.
+
+    Given an `Accelerator` built with trackers (`tracking_kwargs`), every record also goes to
+    `accelerator.log` (its numeric fields, at its `step`), the trackers are started here with the run's
+    config and `close()` finishes them. log.jsonl is written either way.
+    """
+
+    def __init__(self, out: str | Path, *, start_step: int, enabled: bool = True, accelerator: Any = None,
+                 project: str = "fusionrs", config: Any = None) -> None:
         self.path = Path(out) / "log.jsonl"
         self.enabled = enabled
         if enabled and start_step == 0 and self.path.exists():
             self.path.unlink()
+        self.accelerator = accelerator if accelerator is not None and accelerator.log_with else None
+        if self.accelerator is not None:
+            self.accelerator.init_trackers(project, config=_tracker_config(config))
 
     def write(self, record: dict[str, Any]) -> None:
-        """Append one record (a no-op on processes other than the main one)."""
+        """Append one record (a no-op on processes other than the main one), and log it to the trackers."""
         if self.enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
+        if self.accelerator is not None:
+            values = {k: v for k, v in record.items() if k != "step" and isinstance(v, (int, float))}
+            self.accelerator.log(values, step=record.get("step"))
+
+    def close(self) -> None:
+        """Finish the trackers (tensorboard flushes its event file); log.jsonl needs nothing."""
+        if self.accelerator is not None:
+            # not accelerator.end_training(): that also tears down the process group, which callers may still use
+            for tracker in self.accelerator.trackers:
+                tracker.finish()
 
     def records(self) -> list[dict[str, Any]]:
         """Every record written so far (this run and the runs it resumed)."""

@@ -3,10 +3,14 @@
 The UNet sees the RGB image folded space-to-depth (`pixel_shuffle` f: 3*f*f channels at 1/f of the
 resolution, which is what makes it cheap at full resolution) and its f*f output channels unfold back
 into one IR channel, squashed to [0, 1] by `(tanh + 1) / 2`. Sizes are data in `presets.json`.
+`pad_multiple` and `translate_tensor` live in `pipeline_rgb_to_ir` (a folder's self-contained
+`pipeline.py` needs them) and are importable from here too, loaded on first use so this module stays
+free of torch.
 
 A trained translator is a folder::
 
     model_index.json          RGBToIRPipeline + its settings (pixel_shuffle, timestep)
+    pipeline.py               pipeline_rgb_to_ir.py verbatim: plain diffusers loads the folder with it
     unet/                     stock UNet2DModel: config.json + diffusion_pytorch_model.safetensors
     translator_config.json    preset, training data sources, licence, input normalisation
 """
@@ -21,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from fusionrs.core.licences import is_non_commercial
 
 if TYPE_CHECKING:
-    import torch
     from diffusers import UNet2DModel
 
 __all__ = [
@@ -29,8 +32,6 @@ __all__ = [
     "list_presets",
     "load_preset",
     "build_unet",
-    "pad_multiple",
-    "translate_tensor",
     "read_translator_config",
     "licence_for_sources",
 ]
@@ -89,40 +90,13 @@ def build_unet(preset: str | dict[str, Any], *, seed: int = 0) -> "UNet2DModel":
         return UNet2DModel(in_channels=3 * f * f, out_channels=f * f, **spec["unet"])
 
 
-def pad_multiple(unet: "UNet2DModel", pixel_shuffle: int) -> int:
-    """What height and width must be multiples of: the fold factor times one 2x per downsampling.
+def __getattr__(name: str) -> Any:
+    # `from fusionrs.translate.model import translate_tensor` keeps working without importing torch here.
+    if name in ("pad_multiple", "translate_tensor"):
+        from fusionrs.translate import pipeline_rgb_to_ir
 
-    Args:
-        unet: the translator's UNet.
-        pixel_shuffle: the fold factor f.
-
-    Returns:
-        The multiple, in pixels.
-    """
-    return int(pixel_shuffle) * 2 ** (len(unet.config.block_out_channels) - 1)
-
-
-def translate_tensor(unet: "UNet2DModel", rgb: "torch.Tensor", *, pixel_shuffle: int, timestep: int = 0) -> "torch.Tensor":
-    """Translate a batch of RGB tensors to IR with one UNet pass.
-
-    Args:
-        unet: the translator's UNet.
-        rgb: B x 3 x H x W RGB in [-1, 1], H and W multiples of `pad_multiple`.
-        pixel_shuffle: the fold factor f.
-        timestep: the constant timestep the UNet runs at.
-
-    Returns:
-        B x 1 x H x W IR in [0, 1] (float32).
-    """
-    import torch
-    import torch.nn.functional as F
-
-    f = int(pixel_shuffle)
-    x = F.pixel_unshuffle(rgb, f) if f > 1 else rgb
-    t = torch.full((x.shape[0],), timestep, device=x.device, dtype=torch.long)
-    y = unet(x, t).sample
-    y = F.pixel_shuffle(y, f) if f > 1 else y
-    return (torch.tanh(y.float()) + 1) / 2
+        return getattr(pipeline_rgb_to_ir, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def licence_for_sources(sources: list[str]) -> str:

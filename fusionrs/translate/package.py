@@ -9,9 +9,7 @@ a card that says the same. The package's default translator (`fusionrs/weights/t
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import shlex
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -42,31 +40,16 @@ def training_command(training: Mapping[str, Any]) -> str:
         The command, with a flag for every field that differs from the `TrainConfig` default
         (repeatable flags once per value), quoted for a POSIX shell.
     """
+    from fusionrs.core.cli_config import config_command
     from fusionrs.translate.config import TrainConfig
 
-    words = ["fusionrs", "train", "translator"]
-    for f in dataclasses.fields(TrainConfig):
-        if f.name not in training or f.metadata.get("cli") is False:
-            continue
-        value = training[f.name]
-        default = f.default if f.default is not dataclasses.MISSING else (
-            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)  # type: ignore[misc]
-        if value == default or value is None:
-            continue
-        flag = f.metadata.get("flag", "--" + f.name.replace("_", "-"))
-        if isinstance(value, bool):
-            words.append(flag)  # store_true (or store_false for negated flags): given only when not the default
-        elif isinstance(value, list):
-            for item in value:
-                words += [flag, str(item)]
-        else:
-            words += [flag, str(value)]
-    return shlex.join(words)
+    return config_command(TrainConfig, training, ("fusionrs", "train", "translator"))
 
 
 def export_translator(model: str | Path, out: str | Path, *, max_bytes: int = MAX_RELEASE_BYTES,
                       command: str | None = None, evaluation: str | None = None, overwrite: bool = False) -> Path:
-    """Copy a trained translator folder as a release checkpoint: fp16 UNet weights, research-only card.
+    """Copy a trained translator folder as a release checkpoint: fp16 UNet weights, research-only card,
+    and `pipeline.py` (`save_pipeline_code`) for plain diffusers.
 
     Args:
         model: the trained folder (`RUN/final`: model_index.json, translator_config.json, unet/).
@@ -89,6 +72,8 @@ def export_translator(model: str | Path, out: str | Path, *, max_bytes: int = MA
     """
     import torch
     from safetensors.torch import load_file, save_file
+
+    from fusionrs.translate.pipeline_rgb_to_ir import save_pipeline_code
 
     model, out = Path(model), Path(out)
     for name in ("model_index.json", "translator_config.json", "unet/config.json", WEIGHTS):
@@ -117,6 +102,7 @@ def export_translator(model: str | Path, out: str | Path, *, max_bytes: int = MA
             raise FusionRSError(f"{model / WEIGHTS}: fp16 weights are {size / 2**20:.1f} MiB, over the "
                                 f"{max_bytes:,}-byte limit of a release checkpoint")
         shutil.copy(model / "model_index.json", tmp / "model_index.json")
+        save_pipeline_code(tmp)  # from this package's source, not the trained folder's copy (older runs lack one)
         shutil.copy(model / "unet/config.json", tmp / "unet/config.json")
         training_data = list(config.get("training_data") or [])
         config.update({
@@ -165,6 +151,9 @@ def _card(folder: Path, training_data: list[str], pairs: list[str], command: str
         "```python\nimport fusionrs\nfrom fusionrs.pipelines import RGBToIRPipeline\n"
         "from fusionrs.weights import default_translator_dir\n\n"
         "pipe = RGBToIRPipeline.from_pretrained(default_translator_dir())   # or \"builtin:default\"\n```\n\n"
+        "Without fusionrs, plain diffusers runs the folder's `pipeline.py` (the pipeline's own source):\n\n"
+        "```python\nfrom diffusers import DiffusionPipeline\n\n"
+        "pipe = DiffusionPipeline.from_pretrained(folder, custom_pipeline=folder, trust_remote_code=True)\n```\n\n"
     )
     if evaluation:
         section += "### Evaluation and known limits\n\n" + evaluation.strip() + "\n\n"

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from fusionrs.core.training import (TrainLog, latest_checkpoint, load_checkpoint, out_of_time, plot_loss_curve,
-                                     save_checkpoint, warmup_cosine)
+                                     save_checkpoint, tracking_kwargs, warmup_cosine)
 from fusionrs.errors import FusionRSError
 from fusionrs.translate.config import TrainConfig
 
@@ -92,7 +92,11 @@ def _to_tensor(batch: np.ndarray, device):
 
 def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str, sources: list[str],
                     extra: dict[str, Any] | None = None) -> Path:
-    """Write a translator folder: pipeline (model_index.json + unet/), translator_config.json and README.md.
+    """Write a translator folder: pipeline (model_index.json + unet/ + pipeline.py), translator_config.json, README.md.
+
+    `pipeline.py` is `pipeline_rgb_to_ir.py` verbatim (`RGBToIRPipeline.save_pretrained` writes it), so
+    plain diffusers loads the folder: `DiffusionPipeline.from_pretrained(folder, custom_pipeline=folder,
+    trust_remote_code=True)`.
 
     Args:
         folder: the folder to write (created when missing).
@@ -122,7 +126,8 @@ def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str
         "licence": licence,
         # both notes forbid it: "research" means research-only terms (e.g. RoadScene states no licence)
         "commercial_use": False,
-        "load": "RGBToIRPipeline.from_pretrained(folder) after `import fusionrs`; "
+        "load": "RGBToIRPipeline.from_pretrained(folder) after `import fusionrs`; without fusionrs: "
+                "DiffusionPipeline.from_pretrained(folder, custom_pipeline=folder, trust_remote_code=True); "
                 "UNet2DModel.from_pretrained(folder, subfolder='unet')",
         **(extra or {}),
     }
@@ -152,7 +157,7 @@ def _sample_grid(unet, pixel_shuffle: int, pairs, path: Path, device) -> None:
     import torch
     from PIL import Image
 
-    from fusionrs.translate.model import translate_tensor
+    from fusionrs.translate.pipeline_rgb_to_ir import translate_tensor
 
     rows = []
     for p in pairs:
@@ -180,8 +185,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         (on the main process) the saved model folder.
 
     Raises:
-        FusionRSError: `cfg.crop` is not a multiple of what the preset needs (`pad_multiple`), or
-            the training data cannot be loaded.
+        FusionRSError: `cfg.crop` is not a multiple of what the preset needs (`pad_multiple`), the
+            training data cannot be loaded, or a `report_to` tracker is not installed.
     """
     import torch
     from accelerate import Accelerator
@@ -189,12 +194,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     from fusionrs.metrics.image_quality import ssim_torch
     from fusionrs.translate.data import sample_crops
-    from fusionrs.translate.model import build_unet, load_preset, pad_multiple, translate_tensor
+    from fusionrs.translate.model import build_unet, load_preset
+    from fusionrs.translate.pipeline_rgb_to_ir import pad_multiple, translate_tensor
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
-    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, **tracking_kwargs(cfg.report_to, out))
     device = accelerator.device
 
     # -- data
@@ -240,7 +246,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         out.mkdir(parents=True, exist_ok=True)
         (out / "train_config.json").write_text(json.dumps({**asdict(cfg), "data_counts": data["counts"],
                                                            "sources": data["sources"]}, indent=2) + "\n")
-    log = TrainLog(out, start_step=start, enabled=accelerator.is_main_process)
+    log = TrainLog(out, start_step=start, enabled=accelerator.is_main_process, accelerator=accelerator,
+                   project="fusionrs-translator", config=cfg)
     grid_pairs = (data["tune"].pairs or data["pools"][0][0])[:4]
     adv_from = int(cfg.adv_start * cfg.steps)
     t0 = time.perf_counter()
@@ -323,4 +330,5 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         summary["model"] = str(folder)
         plot_loss_curve(log.path, out / "loss_curve.png", title=f"translator ({cfg.preset})", ylabel="loss",
                         keys=("loss", "l1", "grad", "adv", "domain", "disc"))
+    log.close()
     return summary

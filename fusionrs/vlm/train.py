@@ -28,7 +28,7 @@ from typing import Any
 
 from fusionrs.core.atomic import atomic_file, atomic_folder
 from fusionrs.core.training import (TrainLog, latest_checkpoint, load_checkpoint, out_of_time, plot_loss_curve,
-                                     save_checkpoint, set_lr, warmup_cosine)
+                                     save_checkpoint, set_lr, trackers_for, tracking_kwargs, warmup_cosine)
 from fusionrs.errors import FusionRSError
 from fusionrs.vlm.config import VLMTrainConfig
 
@@ -350,7 +350,8 @@ def train_vlm(cfg: VLMTrainConfig, *, rows=None, model=None, processor=None) -> 
     Args:
         cfg: the whole job (data, base, budget, LoRA, feature cache, bookkeeping).
         rows: dataset rows to train on instead of reading `cfg.data` (caption tasks).
-        model: an already loaded base (with `processor`) instead of loading `cfg.base`.
+        model: an already loaded base (with `processor`) instead of loading `cfg.base`; `cfg.base`
+            still names it (the adapter records it as its base).
         processor: the base's processor.
 
     Returns:
@@ -363,6 +364,7 @@ def train_vlm(cfg: VLMTrainConfig, *, rows=None, model=None, processor=None) -> 
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    trackers_for(cfg.report_to)  # a missing tracker fails before the base loads and the features are cached
     new_stream = example_streams(cfg, rows)
     notes = _notes(cfg, cfg.translator or translator_of_dataset(cfg.data))
     if model is None:
@@ -415,7 +417,8 @@ def fit_vlm(model, processor, examples: Iterator[dict[str, Any]], config: VLMTra
         weight_decay=config.weight_decay,
     )
     base_lrs = [group["lr"] for group in optimizer.param_groups]
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision)
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision=config.mixed_precision,
+                              **tracking_kwargs(config.report_to, out))
     model, optimizer = accelerator.prepare(model, optimizer)
 
     start_step, elapsed_before, tokens_before = 0, 0.0, 0
@@ -431,7 +434,7 @@ def fit_vlm(model, processor, examples: Iterator[dict[str, Any]], config: VLMTra
         print(f"resumed from {folder} at step {start_step}", file=sys.stderr, flush=True)
 
     pad = processor.tokenizer.pad_token_id
-    log = TrainLog(out, start_step=start_step)
+    log = TrainLog(out, start_step=start_step, accelerator=accelerator, project="fusionrs-vlm", config=config)
     n_trainable = sum(p.numel() for p in parameters)
     model.train()
     started = time.perf_counter()
@@ -486,6 +489,7 @@ def fit_vlm(model, processor, examples: Iterator[dict[str, Any]], config: VLMTra
         summary["model"] = str(out / "final")
     plot_loss_curve(log.path, out / "loss_curve.png", title=f"captioner LoRA ({config.mode}, {config.task})",
                     ylabel="cross-entropy (answer tokens)")
+    log.close()
     return summary
 
 
@@ -495,12 +499,29 @@ def _mean_tail_loss(log: TrainLog, tail: int = 8) -> float | None:
 
 
 def _save_final(model, processor, out: Path, summary: dict[str, Any], notes: dict[str, Any]) -> None:
-    """OUT/final: the merged standard folder + fusionrs notes, with the peft adapter in OUT/final/adapter."""
+    """OUT/final: the merged standard folder + fusionrs notes, with the peft adapter in OUT/final/adapter.
+
+    The adapter records its base (`adapter_base_reference`: a hub id, a path relative to the adapter, or
+    a composed base's name; peft alone would write the loaded path, or null for a composed base) and a
+    filled card replaces peft's template README.
+    """
+    from fusionrs.core.cli_config import config_command
+    from fusionrs.vlm.adapter_card import adapter_base_reference, write_adapter_card
     from fusionrs.vlm.compose import write_vlm_config
 
+    config = summary["config"]
+    adapter_dir = out / "final" / "adapter"
+    lora = model.peft_config[model.active_adapter]
+    lora.base_model_name_or_path = adapter_base_reference(config["base"], adapter_dir)
     with atomic_folder(out / "final") as staging:
-        model.save_pretrained(staging / "adapter")
+        # The embeddings are never trained (LoRA on the projections only), and "auto" would look the recorded
+        # base up (on the hub, for a name that is not a local folder) to compare vocabulary sizes.
+        model.save_pretrained(staging / "adapter", save_embedding_layers=False)
         processor.save_pretrained(staging / "adapter")
+        write_adapter_card(staging / "adapter", adapter_dir, base_reference=lora.base_model_name_or_path,
+                           config=config, lora=lora.to_dict(),
+                           command=config_command(VLMTrainConfig, config, ("fusionrs", "train", "vlm")),
+                           trainable_parameters=summary.get("trainable_parameters"))
         merged = model.merge_and_unload()
         merged.eval()
         merged.save_pretrained(staging)

@@ -287,3 +287,64 @@ def test_space_push_and_download_and_missing_repo(hub, tmp_path):
     assert "org/missing: no such hub dataset repo" in out["missing"]  # online: a clear error, not a traceback
     meta = json.loads((hub.root / "spaces" / "org/demo" / "meta.json").read_text())
     assert meta["private"] is True and meta["sdk"] == "gradio"
+
+
+def test_space_folder_deploys_with_its_wheel_built_uploaded_and_pinned(hub, tmp_path):
+    """spaces/fusionrs as it is committed: the push builds the wheel, uploads it and pins it by URL + sha256."""
+    import shutil
+
+    space = tmp_path / "space"
+    shutil.copytree(REPO_ROOT / "spaces" / "fusionrs", space)
+    before = (space / "requirements.txt").read_text()
+    out = run_client(hub, f"""
+        import hashlib, json, os, urllib.request
+        from fusionrs.hub.push import push_folder, describe
+        report = push_folder("space", {str(space)!r}, "org/fusionrs-space")
+        from huggingface_hub import snapshot_download
+        local = snapshot_download("org/fusionrs-space", repo_type="space")
+        requirements = open(os.path.join(local, "requirements.txt")).read()
+        line = next(l for l in requirements.splitlines() if l.startswith("fusionrs @ "))
+        url, _, digest = line[len("fusionrs @ "):].partition("#sha256=")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({{}}))
+        fetched = opener.open(url, timeout=60).read()  # the URL pip will fetch, from the Space repo itself
+        print(json.dumps({{"files": sorted(os.listdir(local)), "url": url, "digest": digest,
+                          "fetched": hashlib.sha256(fetched).hexdigest(), "summary": describe(report)}}))
+    """, tmp_path)
+    wheel = "fusionrs-0.1.0-py3-none-any.whl"
+    assert out["files"] == ["README.md", "app.py", wheel, "requirements.txt"]
+    assert out["url"] == f"{hub.endpoint}/spaces/org/fusionrs-space/resolve/main/{wheel}"
+    assert out["fetched"] == out["digest"] and len(out["digest"]) == 64  # pinned: exactly the uploaded wheel
+    assert f"fusionrs @ {out['url']}#sha256=" in out["summary"]
+    assert (space / "requirements.txt").read_text() == before and not list(space.glob("*.whl"))  # folder untouched
+
+
+def test_space_wheel_pinning_refuses_what_would_not_deploy(tmp_path):
+    import shutil
+    import zipfile
+
+    from fusionrs.hub.push import FolderError, build_wheel, pin_space_wheel, push_folder
+
+    text = "# fusionrs-wheel (pinned by fusionrs push space)\ntorch==2.13.0\n"
+    assert pin_space_wheel(text, "https://h/x.whl#sha256=ab") == "fusionrs @ https://h/x.whl#sha256=ab\ntorch==2.13.0\n"
+    with pytest.raises(FolderError, match="no `# fusionrs-wheel` line"):
+        pin_space_wheel("torch\n", "u")
+    with pytest.raises(FolderError, match="both installs fusionrs and has the wheel marker"):
+        pin_space_wheel(text + "fusionrs @ git+https://example.org/fusionrs\n", "u")
+    with pytest.raises(FolderError, match="not a fusionrs source checkout"):
+        build_wheel(tmp_path / "out", source=tmp_path)
+
+    space = tmp_path / "space"
+    shutil.copytree(REPO_ROOT / "spaces" / "fusionrs", space)
+    fake = tmp_path / "fusionrs-0.1.0-py3-none-any.whl"
+    with zipfile.ZipFile(fake, "w") as archive:
+        archive.writestr("other/__init__.py", "")
+    with pytest.raises(FolderError, match="holds no fusionrs/__init__.py"):
+        push_folder("space", space, "org/x", dry_run=True, space_wheel=fake)
+    with pytest.raises(FolderError, match="not a fusionrs wheel"):
+        push_folder("space", space, "org/x", dry_run=True, space_wheel=tmp_path / "space" / "app.py")
+    with zipfile.ZipFile(fake, "w") as archive:
+        archive.writestr("fusionrs/__init__.py", "")
+    report = push_folder("space", space, "org/x", dry_run=True, space_wheel=fake)
+    assert ("fusionrs-0.1.0-py3-none-any.whl", fake.stat().st_size) in report.files
+    assert any(n.startswith("requirements.txt as uploaded: fusionrs @ ") and "/spaces/org/x/resolve/main/" in n
+               for n in report.notes)

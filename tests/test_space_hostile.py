@@ -222,6 +222,12 @@ WRONG_PAYLOADS = [
     ("text for the page", "browse", ["train", "x"], "must be a finite number"),
     ("unknown caption mode", "caption", [None, None, "thermal", ""], "must be one of RGB + IR, RGB only"),
     ("missing upload", "caption", [None, None, "RGB + IR", ""], "Please upload the RGB image first"),
+    ("batch: a server path", "batch", [["/etc/passwd"]], "must be an uploaded image file (file data), not str"),
+    ("batch: not uploaded here", "batch", [[{"path": "/etc/passwd", **FILE_DATA}]], "not uploaded to this Space"),
+    ("batch: not a list", "batch", [5], "must be a list of uploaded image files"),
+    ("classify: IR, nothing uploaded", "classify", [None, "IR", "", None], "Please upload the RGB image first"),
+    ("search: text and an image", "search", ["river", "IR", 2, None, {"url": "data:image/png;base64,iVBO"}],
+     "not an image this Space can read"),
 ]
 
 

@@ -1,7 +1,8 @@
 """`fusionrs push dataset|model|space DIR --repo ORG/NAME`: check the folder, write its card, upload.
 
 Prints the repo URL and every uploaded file; `--dry-run` lists the files and the rendered card
-without network (it works offline)."""
+without network (it works offline). A Space folder with the `# fusionrs-wheel` line in its requirements.txt
+(spaces/fusionrs/) gets fusionrs's wheel built (or `--wheel`), uploaded and pinned by its hub URL."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def add_parser(sub) -> None:
     p.add_argument("--license", default=None, help="hub licence id (never relaxes non-commercial training data)")
     p.add_argument("--keep-card", action="store_true", help="upload the folder's own README.md (still validated)")
     p.add_argument("--show-card", action="store_true", help="print the card after pushing (always with --dry-run)")
+    p.add_argument("--wheel", default=None, metavar="WHL",
+                   help="space: the fusionrs wheel to upload and pin (default: built from this source checkout)")
     p.set_defaults(run=run)
 
 
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     report = push_folder(
         args.kind, args.folder, args.repo, private=args.private, token=args.token, dry_run=args.dry_run,
         model_kind=args.model_kind, keep_card=args.keep_card,
-        card_options={k: v for k, v in card_options.items() if v is not None},
+        card_options={k: v for k, v in card_options.items() if v is not None}, space_wheel=args.wheel,
     )
     print(describe(report, show_card=args.dry_run or args.show_card))
     return 0

@@ -6,11 +6,25 @@ whatever endpoint `HF_ENDPOINT` names (the tests use a fake hub on 127.0.0.1).
 
 The card is written into the folder before the upload (so the local folder and the repo agree), except
 with `dry_run=True`, which only reports what would be uploaded and the rendered card.
+
+A Space folder whose requirements.txt holds the `# fusionrs-wheel` marker line (spaces/fusionrs/ does) deploys
+without hand edits: the push builds fusionrs's wheel from this source checkout (or takes `space_wheel`),
+uploads it into the Space repo and, in the uploaded copy only, replaces the marker with
+`fusionrs @ <the wheel's resolve URL in that repo>#sha256=<its digest>` (Spaces install requirements before the
+repo's files are copied in, so a local path would not exist yet; the hash pins exactly this build).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +38,8 @@ from fusionrs.errors import FolderError  # noqa: F401  (defined in errors.py, re
 from fusionrs.hub.resolve import HubOfflineError, is_offline
 from fusionrs.hub.validation import check_card, split_front_matter
 
-__all__ = ["FolderError", "PushReport", "PUSH_KINDS", "MODEL_KINDS", "detect_model_kind", "check_folder", "push_folder",
-           "files_to_upload", "describe",
+__all__ = ["FolderError", "PushReport", "PUSH_KINDS", "MODEL_KINDS", "SPACE_WHEEL_MARKER", "build_wheel",
+           "detect_model_kind", "check_folder", "pin_space_wheel", "push_folder", "files_to_upload", "describe",
            "upload_ignore_patterns"]
 
 PUSH_KINDS = ("dataset", "model", "space")
@@ -40,6 +54,11 @@ DATASET_LOCAL_ONLY = (INSPECT_DIR,)
 DATASET_IGNORE = [*(p for d in DATASET_LOCAL_ONLY for p in (f"{d}/**", d)), "**/__pycache__/**", "**/.*", ".*",
                   "*.tmp", "*~", "Thumbs.db", "desktop.ini"]
 _CLIP_TYPES = ("clip", "vision-text-dual-encoder", "siglip", "siglip2", "chinese_clip", "altclip")
+# A requirements.txt line starting with this comment is replaced by the pinned wheel of this push (Space only).
+SPACE_WHEEL_MARKER = "# fusionrs-wheel"
+_WHEEL_NAME = re.compile(r"^fusionrs-[0-9][0-9A-Za-z.+!_]*-py3-none-any\.whl$")
+# What a wheel build needs from the checkout (pyproject's packages, package-dir and readme); nothing else.
+_BUILD_FILES = ("pyproject.toml", "README.md", "LICENSE", "NOTICE", "fusionrs", "model_cards")
 
 
 @dataclass
@@ -57,6 +76,7 @@ class PushReport:
     commit_url: str | None = None
     dry_run: bool = False
     ignored: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total_bytes(self) -> int:
@@ -204,6 +224,112 @@ def _space_sdk(card: str) -> str:
     return str((meta or {}).get("sdk") or "gradio")
 
 
+def build_wheel(out_dir: str | Path, source: str | Path | None = None) -> Path:
+    """Build fusionrs's wheel (`pip wheel --no-deps`) from a source checkout.
+
+    The checkout's package files are copied to a temporary folder first, so no stale `build/` folder of an
+    earlier build leaks into the wheel and the checkout is left as it was. No build isolation: the build
+    backend (setuptools) of this environment is used, so the build works offline.
+
+    Args:
+        out_dir: where the wheel is written.
+        source: the checkout (a folder with fusionrs's pyproject.toml); None: the one this module lives in.
+
+    Returns:
+        The path of the built `fusionrs-<version>-py3-none-any.whl`.
+
+    Raises:
+        FolderError: `source` is not a fusionrs source checkout (e.g. fusionrs was installed from a wheel).
+        FusionRSError: pip failed to build the wheel (the message ends with pip's last line).
+    """
+    source = Path(source) if source is not None else Path(__file__).resolve().parents[2]
+    pyproject = source / "pyproject.toml"
+    if not pyproject.is_file() or not re.search(r'(?m)^name\s*=\s*"fusionrs"', pyproject.read_text()):
+        raise FolderError(f"{source}: not a fusionrs source checkout, so no wheel can be built here; pass a built "
+                          "wheel (`fusionrs push space DIR --wheel fusionrs-...whl`)")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fusionrs-wheel-") as tmp:
+        tree = Path(tmp) / "src"
+        tree.mkdir()
+        skip = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".*")
+        for name in _BUILD_FILES:
+            path = source / name
+            if path.is_dir():
+                shutil.copytree(path, tree / name, ignore=skip)
+            elif path.is_file():
+                shutil.copy2(path, tree / name)
+        built = Path(tmp) / "wheels"
+        env = {**os.environ, "PIP_NO_INPUT": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                               "-w", str(built), str(tree)], capture_output=True, text=True, env=env)
+        wheels = sorted(built.glob("fusionrs-*.whl")) if built.is_dir() else []
+        if proc.returncode != 0 or not wheels:
+            last = (proc.stderr.strip().splitlines() or proc.stdout.strip().splitlines() or ["no wheel written"])[-1]
+            raise FusionRSError(f"building the fusionrs wheel from {source} failed: {last}")
+        target = out_dir / wheels[-1].name
+        shutil.move(str(wheels[-1]), target)
+    return target
+
+
+def _check_wheel(wheel: Path) -> None:
+    if not wheel.is_file():
+        raise FileNotFoundError(f"{wheel}: no such wheel")
+    if not _WHEEL_NAME.match(wheel.name):
+        raise FolderError(f"{wheel.name}: not a fusionrs wheel (expected fusionrs-<version>-py3-none-any.whl)")
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            names = set(archive.namelist())
+    except zipfile.BadZipFile:
+        raise FolderError(f"{wheel}: not a wheel (not a zip archive)") from None
+    if "fusionrs/__init__.py" not in names:
+        raise FolderError(f"{wheel}: the wheel holds no fusionrs/__init__.py")
+
+
+def pin_space_wheel(requirements: str, url: str) -> str:
+    """requirements.txt text with its `# fusionrs-wheel` marker line replaced by `fusionrs @ url`.
+
+    Args:
+        requirements: the Space folder's requirements.txt.
+        url: the wheel's download URL, with its `#sha256=` fragment.
+
+    Returns:
+        The text with the marker line (the first line starting with `SPACE_WHEEL_MARKER`) replaced.
+
+    Raises:
+        FolderError: no marker line, or a line that already installs fusionrs (two sources would conflict).
+    """
+    lines = requirements.splitlines()
+    marker = next((i for i, line in enumerate(lines) if line.strip().startswith(SPACE_WHEEL_MARKER)), None)
+    if marker is None:
+        raise FolderError(f"requirements.txt has no `{SPACE_WHEEL_MARKER}` line to replace with the pinned wheel")
+    if any(re.match(r"^fusionrs\b(?!-wheel)", line.strip()) for line in lines):
+        raise FolderError("requirements.txt both installs fusionrs and has the wheel marker: keep one of them")
+    lines[marker] = f"fusionrs @ {url}"
+    return "\n".join(lines) + "\n"
+
+
+def _stage_space(folder: Path, repo_id: str, wheel: Path | None, staging: Path) -> tuple[Path, list[str]]:
+    """The Space folder as it is uploaded: itself, or (with a wheel marker) a copy with the wheel and pin."""
+    requirements = folder / "requirements.txt"
+    text = requirements.read_text() if requirements.is_file() else ""
+    if not any(line.strip().startswith(SPACE_WHEEL_MARKER) for line in text.splitlines()):
+        return folder, []
+    wheel = Path(wheel) if wheel is not None else build_wheel(staging / "built")
+    _check_wheel(wheel)
+    from huggingface_hub import constants
+
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    url = f"{constants.ENDPOINT.rstrip('/')}/spaces/{repo_id}/resolve/main/{wheel.name}#sha256={digest}"
+    pinned = pin_space_wheel(text, url)
+    staged = staging / "space"
+    shutil.copytree(folder, staged, ignore=shutil.ignore_patterns("fusionrs-*.whl", "__pycache__", ".git"))
+    shutil.copy2(wheel, staged / wheel.name)
+    (staged / "requirements.txt").write_text(pinned)
+    return staged, [f"wheel {wheel.name} (sha256 {digest[:16]}...) goes into the Space repo",
+                    f"requirements.txt as uploaded: fusionrs @ {url}"]
+
+
 def push_folder(
     kind: str,
     folder: str | Path,
@@ -216,6 +342,7 @@ def push_folder(
     keep_card: bool = False,
     card_options: Mapping[str, Any] | None = None,
     commit_message: str | None = None,
+    space_wheel: str | Path | None = None,
 ) -> PushReport:
     """Check `folder`, write/refresh its card, create the repo (exist_ok) and upload the folder.
 
@@ -233,6 +360,8 @@ def push_folder(
         card_options: keyword arguments for `render_model_card` (base_model, datasets, eval_json,
             license, training_data).
         commit_message: the commit message (default: "fusionrs push KIND").
+        space_wheel: for a Space whose requirements.txt has the `# fusionrs-wheel` marker: the fusionrs wheel
+            to upload and pin (None: built from this source checkout with `build_wheel`).
 
     Returns:
         The `PushReport` (with the repo and commit URLs after a real push).
@@ -243,7 +372,15 @@ def push_folder(
         CardValidationError: the card breaks a hub metadata rule.
         HubOfflineError: a real push while the hub is offline.
     """
-    folder = Path(folder)
+    with tempfile.TemporaryDirectory(prefix="fusionrs-push-") as staging:
+        return _push(kind, Path(folder), repo_id, private=private, token=token, dry_run=dry_run,
+                     model_kind=model_kind, keep_card=keep_card, card_options=card_options,
+                     commit_message=commit_message, space_wheel=space_wheel, staging=Path(staging))
+
+
+def _push(kind: str, folder: Path, repo_id: str, *, private: bool, token: str | None, dry_run: bool,
+          model_kind: str | None, keep_card: bool, card_options: Mapping[str, Any] | None,
+          commit_message: str | None, space_wheel: str | Path | None, staging: Path) -> PushReport:
     if "/" not in repo_id or repo_id.count("/") != 1 or not all(repo_id.split("/")):
         raise FusionRSError(f"--repo must be ORG/NAME, got {repo_id!r}")
     model_kind = check_folder(kind, folder, model_kind)
@@ -260,13 +397,14 @@ def push_folder(
         card = render_model_card(model_kind, folder, repo_id=repo_id, **dict(card_options or {}))
     check_card(card, repo_type, where=str(readme))
 
+    upload, notes = (_stage_space(folder, repo_id, space_wheel, staging) if kind == "space" else (folder, []))
     ignore = upload_ignore_patterns(kind)
-    files, ignored = files_to_upload(folder, ignore)
+    files, ignored = files_to_upload(upload, ignore)
     if "README.md" not in {p for p, _ in files}:
         files.append(("README.md", len(card.encode())))
         files.sort()
     report = PushReport(kind=kind, model_kind=model_kind, repo_id=repo_id, repo_type=repo_type, folder=folder,
-                        files=files, card=card, dry_run=dry_run, ignored=ignored)
+                        files=files, card=card, dry_run=dry_run, ignored=ignored, notes=notes)
     if dry_run:
         return report
 
@@ -284,7 +422,7 @@ def push_folder(
     extra = {"space_sdk": _space_sdk(card)} if kind == "space" else {}
     url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra)
     commit = api.upload_folder(
-        repo_id=repo_id, folder_path=folder, repo_type=repo_type, ignore_patterns=list(ignore),
+        repo_id=repo_id, folder_path=upload, repo_type=repo_type, ignore_patterns=list(ignore),
         commit_message=commit_message or f"fusionrs push {kind}" + (f" ({model_kind})" if model_kind else ""),
     )
     report.url = str(url)
@@ -318,6 +456,7 @@ def describe(report: PushReport, *, show_card: bool = False) -> str:
     if report.ignored:
         lines.append(f"not uploaded ({len(report.ignored)}): " + ", ".join(report.ignored[:10])
                      + (" ..." if len(report.ignored) > 10 else ""))
+    lines += report.notes
     if report.commit_url:
         lines.append(f"commit: {report.commit_url}")
     if show_card:

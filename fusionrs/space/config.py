@@ -38,11 +38,13 @@ class SpaceConfig:
     data: str | None = None  # dataset folder for the browser and the search gallery; None -> embedded world
     max_megapixels: float = 16.0  # 16 MP = 4096 x 4096: larger scenes should be tiled offline, not uploaded
     max_upload_mb: float = 20.0
-    gallery_size: int = 256  # rows embedded for search / nearest-caption (embedded once, kept in memory)
+    gallery_size: int = 256  # rows embedded for search, stratified over classes (embedded once, kept in memory)
     page_size: int = 8  # dataset browser rows per page
     concurrency: int = 2  # jobs per event at once: 2 CPU cores, models shared through one cache
-    examples: int = 4  # world scenes offered as examples
+    examples: int = 4  # dataset scenes (of different classes) offered as examples
     max_text_chars: int = 1000  # longest caption / search query / label list accepted (characters)
+    max_batch: int = 16  # images per batch request (Batch tab, /batch)
+    seed: int = 0  # which rows the stratified gallery and the examples take
     extra: dict = field(default_factory=dict, compare=False)  # free-form notes shown in the About tab
 
     def __post_init__(self) -> None:
@@ -54,6 +56,7 @@ class SpaceConfig:
             "concurrency": self.concurrency >= 1,
             "examples": 0 <= self.examples <= 16,
             "max_text_chars": 1 <= self.max_text_chars <= 100_000,
+            "max_batch": 1 <= self.max_batch <= 64,
         }
         for name, ok in checks.items():
             if not ok:
@@ -80,7 +83,8 @@ class SpaceConfig:
             if raw is None or raw.strip() == "":
                 continue
             kind = {"max_megapixels": float, "max_upload_mb": float, "gallery_size": int, "page_size": int,
-                    "concurrency": int, "examples": int, "max_text_chars": int}.get(f.name, str)
+                    "concurrency": int, "examples": int, "max_text_chars": int, "max_batch": int,
+                    "seed": int}.get(f.name, str)
             try:
                 values[f.name] = kind(raw.strip())
             except ValueError:

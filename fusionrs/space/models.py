@@ -2,23 +2,24 @@
 
 The tabs run the registered pipelines, so the Space answers exactly as a script would:
 `pipeline("zero-shot-rgb-ir-classification")` (prompt ensembles included), `pipeline("rgb-ir-feature-extraction")`
-(gallery search), `pipeline("rgb-ir-captioning")` and, for `fusionrs:DIR` translators, `RGBToIRPipeline` (through
+(gallery search by text or image), `pipeline("rgb-ir-captioning")` and, for `fusionrs:DIR` translators, `RGBToIRPipeline` (through
 `get_translator`). Models load through `fusionrs.core.model_cache.default_cache` (shared with the pipelines,
 thread-safe, one load even when several queued jobs ask at once). Nothing here imports gradio, so the same code
 serves the UI, scripts and tests. Every answer says which model produced it: a Space that silently falls back to
-a baseline would mislead its users.
+a baseline would mislead its users, and so would a caption of another image: without a captioning model the
+Space writes no conventional caption (it says so) and the IR-aware caption comes from the grounded captioner run
+on the user's own image.
 """
 
 from __future__ import annotations
 
-import json
 import threading
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PIL import Image
 
 from fusionrs.core.atomic import atomic_file
@@ -31,10 +32,14 @@ from fusionrs.space.config import LINEAR_WORLD, SpaceConfig
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Answer", "GalleryItem", "NotConfiguredError", "SpaceModels", "check_text", "example_scenes", "pretty_label"]
+__all__ = ["NO_CAPTIONER", "Answer", "GalleryItem", "NotConfiguredError", "SpaceModels", "check_text",
+           "pretty_label", "stratified_rows"]
 
 CLIP_TASKS = ("rgb-ir-feature-extraction", "zero-shot-rgb-ir-classification")
-THUMB = 16  # side of the colour-layout thumbnail used to find the nearest gallery scene without CLIP
+EVALUATION_SPLITS = ("test", "validation")  # the gallery prefers these rows within each class
+# The conventional caption without a captioning model: a statement, never a caption of another image.
+NO_CAPTIONER = ("(no conventional caption: this Space has no captioning model configured; type your own caption, "
+                "or start the Space with `--vlm DIR` / FUSIONRS_SPACE_VLM)")
 
 
 @dataclass
@@ -97,39 +102,42 @@ def check_text(value: Any, *, what: str, limit: int) -> str:
     return value
 
 
-def example_scenes(folder: Path, n: int, *, seed: int = 7, size: int = 256) -> list[dict[str, str]]:
-    """Write `n` world scenes (RGB + IR PNG + first caption) once and return their paths.
+def stratified_rows(classes: dict[str, Sequence[str]], ids: dict[str, Sequence[str]], n: int,
+                    seed: int) -> list[tuple[str, int]]:
+    """Which rows a gallery of `n` takes: stratified over classes, seeded, evaluation splits first.
 
-    Classes are spread over the world's scene types, so the examples show different things.
+    Each class gets its share of `n` by `fusionrs.data.sampling.allocate_per_class` (largest remainder, at least
+    one row per class while `n` allows); within a class, rows of the evaluation splits (`test`, then
+    `validation`) come first, then the others, each by `seeded_rank(seed, row id)`, so the choice does not depend
+    on how the dataset lists its rows (many list them class by class).
 
     Args:
-        folder: the cache folder; scenes go into a sub-folder named by world version, seed and size.
-        n: how many example scenes.
-        seed: the world seed of the generated scenes.
-        size: the scene side in pixels.
+        classes: split -> the class name of each row ("" for an unlabelled row: one stratum of its own).
+        ids: split -> the id of each row (same lengths as `classes`).
+        n: the most rows to take.
+        seed: the sample's seed (`SpaceConfig.seed`).
 
     Returns:
-        One dict per scene: {"rgb": path of the RGB PNG, "ir": path of the IR PNG, "class_name",
-        "caption" (the scene's first caption)}; scenes already written are reused.
-    """
-    from fusionrs.synth import SCENE_CLASSES, WORLD_VERSION, generate_scene
+        [(split, row index)], at most `n`, in the dataset's order (evaluation splits first).
 
-    folder = Path(folder) / f"world{WORLD_VERSION}-seed{seed}-{size}px"
-    folder.mkdir(parents=True, exist_ok=True)
-    step = max(1, len(SCENE_CLASSES) // max(n, 1))
-    out = []
-    for k in range(n):
-        index = (k * step) % len(SCENE_CLASSES)
-        rgb_path, ir_path = folder / f"scene{index:03d}_rgb.png", folder / f"scene{index:03d}_ir.png"
-        meta_path = folder / f"scene{index:03d}.json"
-        if not meta_path.is_file():
-            scene = generate_scene(index, seed=seed, size=size)
-            Image.fromarray(scene.rgb).save(rgb_path)
-            Image.fromarray(scene.ir).save(ir_path)
-            meta_path.write_text(json.dumps({"class_name": scene.class_name, "caption": scene.captions[0]}))
-        meta = json.loads(meta_path.read_text())
-        out.append({"rgb": str(rgb_path), "ir": str(ir_path), **meta})
-    return out
+    Raises:
+        ValueError: `classes` and `ids` disagree on a split's rows, or `n` is negative.
+    """
+    from fusionrs.data.sampling import allocate_per_class, seeded_rank
+
+    order = [s for s in EVALUATION_SPLITS if s in classes] + [s for s in classes if s not in EVALUATION_SPLITS]
+    rows: dict[str, list[tuple[int, str, int]]] = {}  # class -> (split rank, split, index)
+    for rank, split in enumerate(order):
+        if len(classes[split]) != len(ids[split]):
+            raise ValueError(f"split {split!r}: {len(classes[split])} class names but {len(ids[split])} ids")
+        for index, name in enumerate(classes[split]):
+            rows.setdefault(str(name or ""), []).append((rank, split, index))
+    counts = allocate_per_class(Counter({c: len(r) for c, r in rows.items()}), n, seed)
+    chosen = []
+    for name, members in rows.items():
+        members.sort(key=lambda m: (m[0], seeded_rank(seed, str(ids[m[1]][m[2]])), m[2]))
+        chosen += members[: counts.get(name, 0)]
+    return [(split, index) for _, split, index in sorted(chosen)]
 
 
 class SpaceModels:
@@ -143,7 +151,6 @@ class SpaceModels:
         self._gallery: list[GalleryItem] | None = None
         self._clip_pipelines: dict[str, Any] = {}  # task -> pipeline over the loaded CLIP model
         self._embeddings: dict[str, tuple[Any, torch.Tensor]] = {}  # modality -> (the model that made them, embeddings)
-        self._thumbs: np.ndarray | None = None
         self._captioner = None
 
     # ------------------------------------------------------------------ descriptions for the UI
@@ -183,9 +190,10 @@ class SpaceModels:
         return {
             "translator": self.translator_description(),
             "captioner": (f"VLM `{vlm}` via `pipeline('rgb-ir-captioning')`" if self.config.vlm else
-                          "VLM not configured: conventional captions come from your text or the nearest gallery "
-                          "scene; IR-aware captions from the grounded captioner (measurements of the IR image, no "
-                          "model)"),
+                          "**No captioning model is configured**: the Space writes no conventional caption (type "
+                          "your own, or start it with `--vlm DIR` / FUSIONRS_SPACE_VLM); the IR-aware caption comes "
+                          "from the grounded captioner run on your image (no model: it states only what it "
+                          "measures in the IR image, plus the scene words of your caption if you give one)"),
             "clip": (f"CLIP model `{clip}` via `pipeline('zero-shot-rgb-ir-classification')` and "
                      f"`pipeline('rgb-ir-feature-extraction')`" if self.config.clip else
                      "CLIP model not configured: zero-shot classification and text search are unavailable "
@@ -289,26 +297,60 @@ class SpaceModels:
                       {"page": page, "pages": pages, "total": len(ds[split])})
 
     def gallery(self) -> list[GalleryItem]:
-        """Up to `gallery_size` rows, evaluation splits first (what a user would search)."""
+        """Up to `gallery_size` rows stratified over classes (`stratified_rows`, seeded by `SpaceConfig.seed`).
+
+        Rows without an RGB or an IR image are left out (the gallery shows and searches both).
+
+        Returns:
+            The gallery items, evaluation splits first, each split in its own order; built once.
+        """
         with self._lock:
             if self._gallery is None:
                 ds = self.dataset()
-                first = ("test", "validation")
-                order = [s for s in first if s in ds] + [s for s in ds if s not in first]
+                classes, ids = {}, {}
+                for split, part in ds.items():
+                    columns = set(part.column_names)
+                    classes[split] = list(part["class_name"]) if "class_name" in columns else [""] * len(part)
+                    ids[split] = (list(part["id"]) if "id" in columns
+                                  else [f"{split}-{i}" for i in range(len(part))])
                 items: list[GalleryItem] = []
-                for split in order:
-                    part = ds[split]
-                    for i in range(min(len(part), self.config.gallery_size - len(items))):
-                        row = part[i]
-                        items.append(GalleryItem(
-                            id=str(row.get("id", f"{split}-{i}")), split=split, rgb=row["rgb"].convert("RGB"),
-                            ir=row["ir"].convert("L"), captions=list(row.get("captions") or []),
-                            ir_captions=list(row.get("ir_captions") or []),
-                            class_name=str(row.get("class_name") or "")))
-                    if len(items) >= self.config.gallery_size:
-                        break
+                for split, i in stratified_rows(classes, ids, self.config.gallery_size, self.config.seed):
+                    row = ds[split][i]
+                    if row.get("rgb") is None or row.get("ir") is None:
+                        continue
+                    items.append(GalleryItem(
+                        id=str(ids[split][i]), split=split, rgb=row["rgb"].convert("RGB"), ir=row["ir"].convert("L"),
+                        captions=list(row.get("captions") or []), ir_captions=list(row.get("ir_captions") or []),
+                        class_name=str(row.get("class_name") or "")))
                 self._gallery = items
             return self._gallery
+
+    def gallery_description(self) -> str:
+        """How the search gallery was chosen, for the Search tab.
+
+        Returns:
+            e.g. "256 scenes of 30 classes, stratified over classes (seed 0) from 10,921 rows".
+        """
+        gallery = self.gallery()
+        total = sum(len(part) for part in self.dataset().values())
+        classes = len({item.class_name for item in gallery if item.class_name})
+        return (f"{len(gallery):,} scenes of {classes} classes, stratified over classes (seed {self.config.seed}) "
+                f"from {total:,} rows")
+
+    def examples(self, n: int | None = None) -> list[GalleryItem]:
+        """Example scenes for the tabs, taken from the loaded dataset: one per class while classes last.
+
+        Args:
+            n: how many (None: `SpaceConfig.examples`).
+
+        Returns:
+            Up to `n` gallery items of different classes (a seeded, class-stratified sample of the gallery).
+        """
+        from fusionrs.data.sampling import sample_per_class
+
+        n = self.config.examples if n is None else n
+        return sample_per_class(self.gallery(), n, self.config.seed, key=lambda item: item.id,
+                                class_of=lambda item: item.class_name)
 
     def class_names(self) -> list[str]:
         """The dataset's scene classes as phrases ("lake_pond" -> "lake or pond"), the default labels."""
@@ -385,23 +427,34 @@ class SpaceModels:
             self._embeddings[modality] = (features.model, embeddings)
         return embeddings
 
-    def classify(self, image: Image.Image, modality: str, labels: Sequence[str] | None = None) -> Answer:
+    def _ir_for(self, rgb: Image.Image | None, ir: Image.Image | None, what: str) -> tuple[Image.Image, str]:
+        """The IR image a tab works on: the user's IR upload, else the RGB translated; and how to say which."""
+        if ir is not None:
+            return ir.convert("L"), "your IR upload"
+        if rgb is None:
+            raise FusionRSError(f"Please upload the RGB image or the IR image first ({what}).")
+        return self.translate(rgb.convert("RGB")).value, "IR translated from your RGB image by the configured translator"
+
+    def classify(self, image: Image.Image | None, modality: str, labels: Sequence[str] | None = None, *,
+                 ir: Image.Image | None = None) -> Answer:
         """Zero-shot scene classification with `pipeline("zero-shot-rgb-ir-classification")`.
 
         The pipeline averages each label's prompt-template embeddings (the modality's ensemble, as
         `fusionrs eval clip` does) and softmaxes over the labels.
 
         Args:
-            image: the image to label.
-            modality: "RGB" or "IR" (any case): what the image is; picks the prompt ensemble.
+            image: the RGB image (may be None when classifying an uploaded IR image).
+            modality: "RGB" or "IR" (any case): classify the RGB image, or the IR image (`ir` when given, else
+                `image` translated); picks the prompt ensemble.
             labels: the candidate labels (blank and repeated ones dropped); None or empty: the dataset's classes.
+            ir: the user's own IR image, used instead of translating `image`.
 
         Returns:
-            An Answer whose value maps label -> probability, best first.
+            An Answer whose value maps label -> probability, best first; the source names the image scored.
 
         Raises:
             NotConfiguredError: no CLIP model is configured.
-            FusionRSError: fewer than two different labels, or an unknown modality (the message names it).
+            FusionRSError: fewer than two different labels, an unknown modality, or no image for the modality.
         """
         from fusionrs.pipelines.zero_shot import prompt_templates
 
@@ -409,62 +462,70 @@ class SpaceModels:
         labels = list(dict.fromkeys(label.strip() for label in (labels or []) if label.strip())) or self.class_names()
         if len(labels) < 2:
             raise FusionRSError("zero-shot classification needs at least two different labels (comma-separated)")
+        self.clip_pipeline("zero-shot-rgb-ir-classification")  # "not configured" before any translation runs
+        if modality == "ir":
+            image, origin = self._ir_for(image, ir, "to classify as IR")
+        elif image is None:
+            raise FusionRSError("Please upload the RGB image first (or choose IR to classify an IR upload).")
+        else:
+            image, origin = image.convert("RGB"), "your RGB image"
         output = self.clip_pipeline("zero-shot-rgb-ir-classification")(image, candidate_labels=labels,
                                                                        modality=modality)
         templates = prompt_templates(modality)
         return Answer({o["label"]: o["score"] for o in output},
-                      f"CLIP `{self.config.clip}` via `pipeline('zero-shot-rgb-ir-classification')` on the image "
-                      f"as {modality.upper()}; prompts like \u201c{templates[0].format(labels[0])}\u201d "
-                      f"({len(templates)} templates per label, averaged)")
+                      f"CLIP `{display_reference(self.config.clip)}` via "
+                      f"`pipeline('zero-shot-rgb-ir-classification')` on the image as {modality.upper()} ({origin}); "
+                      f"prompts like \u201c{templates[0].format(labels[0])}\u201d ({len(templates)} templates per "
+                      f"label, averaged)", {"image": image})
 
-    def search(self, query: str, modality: str, k: int = 8) -> Answer:
-        """Text-to-image search over the gallery's RGB or IR images (`pipeline("rgb-ir-feature-extraction")`).
+    def search(self, query: str, modality: str, k: int = 8, *, rgb: Image.Image | None = None,
+               ir: Image.Image | None = None) -> Answer:
+        """Search the gallery's RGB or IR images by text, or by an image (`pipeline("rgb-ir-feature-extraction")`).
+
+        An image query ranks the IR gallery with the IR image (`ir`, else `rgb` translated) and the RGB gallery
+        with `rgb` (an IR-only query ranks RGB images across modalities, through the model's RGB-IR alignment).
 
         Args:
-            query: the description to search for.
+            query: the description to search for ("" for an image query).
             modality: "RGB" or "IR" (any case): which gallery images to rank.
             k: how many hits (clamped to 1..gallery size).
+            rgb: an RGB query image.
+            ir: an IR query image (used instead of translating `rgb`).
 
         Returns:
             An Answer whose value is [(GalleryItem, cosine similarity)], best first.
 
         Raises:
             NotConfiguredError: no CLIP model is configured.
-            FusionRSError: an empty query, a query over `max_text_chars` characters, an unknown modality or an
-                empty dataset.
+            FusionRSError: neither a query nor an image, both at once, a query over `max_text_chars` characters,
+                an unknown modality or an empty dataset.
         """
         import torch
 
         query = check_text(query, what="search query", limit=self.config.max_text_chars).strip()
-        if not query:
-            raise FusionRSError("type a description to search for, e.g. 'a river crossing farmland'")
+        if query and (rgb is not None or ir is not None):
+            raise FusionRSError("Search by text or by image, not both: clear the description or remove the images.")
+        if not query and rgb is None and ir is None:
+            raise FusionRSError("type a description to search for, e.g. 'a river crossing farmland', or upload an "
+                                "image to search by")
         modality = _modality(modality)
         embeddings = self.gallery_embeddings(modality)
-        text = self.clip_pipeline("rgb-ir-feature-extraction")(query)
+        features = self.clip_pipeline("rgb-ir-feature-extraction")
+        if query:
+            target, by = features(query), "the text"
+        elif modality == "rgb" and rgb is not None:
+            target, by = features(rgb.convert("RGB"), modality="rgb"), "your RGB image"
+        else:
+            image, origin = self._ir_for(rgb, ir, "to search by")
+            target, by = features(image, modality="ir"), origin
         gallery = self.gallery()
-        top = torch.topk(embeddings @ text, k=max(1, min(int(k), len(gallery))))
+        top = torch.topk(embeddings @ target, k=max(1, min(int(k), len(gallery))))
         hits = [(gallery[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist())]
-        return Answer(hits, f"CLIP `{self.config.clip}` via `pipeline('rgb-ir-feature-extraction')`, cosine "
-                            f"similarity over {len(gallery)} gallery {modality.upper()} images")
+        return Answer(hits, f"CLIP `{display_reference(self.config.clip)}` via "
+                            f"`pipeline('rgb-ir-feature-extraction')`, cosine similarity of {by} to {len(gallery)} "
+                            f"gallery {modality.upper()} images")
 
     # ------------------------------------------------------------------ captioning
-
-    def nearest_gallery_item(self, rgb: Image.Image) -> tuple[GalleryItem, float, str]:
-        """The gallery scene most like `rgb`: by CLIP when configured, else by a colour-layout thumbnail."""
-        gallery = self.gallery()
-        if not gallery:
-            raise FusionRSError("the dataset has no rows to take a caption from")
-        if self.config.clip:
-            query = self.clip_pipeline("rgb-ir-feature-extraction")(rgb.convert("RGB"), modality="rgb")
-            sims = self.gallery_embeddings("rgb") @ query
-            best = int(sims.argmax())
-            return gallery[best], float(sims[best]), "CLIP image similarity"
-        with self._lock:
-            if self._thumbs is None:
-                self._thumbs = np.stack([_thumb(item.rgb) for item in gallery])
-        sims = self._thumbs @ _thumb(rgb)
-        best = int(sims.argmax())
-        return gallery[best], float(sims[best]), "colour-layout thumbnail similarity"
 
     def _vlm(self):
         from fusionrs.core.model_cache import cached_model
@@ -478,7 +539,11 @@ class SpaceModels:
 
     def caption(self, rgb: Image.Image, ir: Image.Image | None = None, *, use_ir: bool = True,
                 user_caption: str = "") -> Answer:
-        """Conventional + IR-aware captions.
+        """Conventional + IR-aware captions of this image (never a caption of another image).
+
+        With a VLM both come from it. Without one the conventional caption is the user's own or the
+        `NO_CAPTIONER` statement, and the IR-aware caption is the grounded captioner's on this IR image (its
+        scene words from the user's caption, when given).
 
         Args:
             rgb: the RGB image.
@@ -495,38 +560,67 @@ class SpaceModels:
             FusionRSError: `user_caption` is not text or is too long; a model cannot be loaded.
         """
         user_caption = check_text(user_caption, what="caption", limit=self.config.max_text_chars)
-        rgb = rgb.convert("RGB")
-        ir = ir.convert("L") if (ir is not None and use_ir) else None  # "RGB only" ignores an IR upload
-        translated = ir is None
-        if ir is None and (use_ir or not self.config.vlm):  # the grounded captioner always needs an IR image
-            ir = self.translate(rgb).value
-        ir_origin = "translated from the RGB image by the configured translator" if translated else "your IR upload"
+        ir = ir if use_ir else None  # "RGB only" ignores an IR upload
+        if ir is None and not (use_ir or not self.config.vlm):
+            return self._captions(rgb.convert("RGB"), None, False, user_caption, "")
+        ir, origin = self._ir_for(rgb, ir, "to caption")  # the grounded captioner always needs an IR image
+        return self._captions(rgb.convert("RGB"), ir, use_ir, user_caption, origin)
+
+    def _captions(self, rgb: Image.Image, ir: Image.Image | None, use_ir: bool, user_caption: str,
+                  ir_origin: str) -> Answer:
         if self.config.vlm:
             # One call for both tasks; the pipeline's "rgb" mode shows the model the RGB image alone.
             inputs = {"rgb": rgb, "ir": ir} if use_ir else {"rgb": rgb}
             output = self._vlm()(inputs, task="both", mode="rgb+ir" if use_ir else "rgb")
             mode = "RGB + IR" if use_ir else "RGB only"
             source = (f"Both captions: VLM `{display_reference(self.config.vlm)}` ({mode}"
-                      + (f"; IR {ir_origin}" if use_ir else "") + ").")
+                      + (f"; {ir_origin}" if use_ir else "") + ").")
             return Answer({"caption": _generated_text(output, "caption"),
                            "ir_aware_caption": _generated_text(output, "ir_aware_caption"), "ir": ir}, source)
 
         user_caption = (user_caption or "").strip()
-        if user_caption:
-            captions, conv_source = [user_caption], "your caption"
-        else:
-            item, sim, how = self.nearest_gallery_item(rgb)
-            captions = item.captions or [pretty_label(item.class_name)]
-            conv_source = (f"copied from the nearest gallery scene `{item.id}` ({pretty_label(item.class_name)}, "
-                           f"{how} {sim:.2f}), since no captioning model is configured")
+        captions = [user_caption] if user_caption else []
         result = self._grounded().caption([ir], [captions])[0]
         if result is not None and result.caption:
             ir_aware = result.caption
         else:
             ir_aware = f"(no IR-aware caption: the strict filter rejected it: {getattr(result, 'reason', 'unknown')})"
-        source = (f"Conventional caption: {conv_source}. IR-aware caption: grounded captioner (states only what it "
-                  f"measures in the IR image, no model), IR {ir_origin}.")
-        return Answer({"caption": captions[0], "ir_aware_caption": ir_aware, "ir": ir}, source)
+        conv_source = "your caption" if user_caption else "none written: no captioning model is configured"
+        scene = "its scene words from your caption" if user_caption else "no scene words, as no caption was given"
+        source = (f"Conventional caption: {conv_source}. IR-aware caption: grounded captioner on this image (no "
+                  f"model: it states only what it measures in the IR image; {scene}); {ir_origin}.")
+        return Answer({"caption": user_caption or NO_CAPTIONER, "ir_aware_caption": ir_aware, "ir": ir}, source)
+
+    def batch(self, images: Sequence[tuple[str, Image.Image]]) -> Answer:
+        """Translate and caption up to `max_batch` RGB images (the Batch tab).
+
+        Args:
+            images: (name, RGB image) pairs; names are the user's file names, for the results table.
+
+        Returns:
+            An Answer whose value is one dict per image, in order: {"name", "ir" (L image), "caption" (None
+            without a captioning model), "ir_aware_caption"}; the source names the translator and who wrote
+            the captions.
+
+        Raises:
+            FusionRSError: no images, or more than `max_batch` (the message states both numbers).
+        """
+        if not images:
+            raise FusionRSError("Please upload at least one image for the batch.")
+        if len(images) > self.config.max_batch:
+            raise FusionRSError(f"This batch has {len(images)} images; the Space takes up to "
+                                f"{self.config.max_batch} at once. Please split it into smaller batches.")
+        results, source = [], ""
+        for name, rgb in images:
+            rgb = rgb.convert("RGB")
+            ir = self.translate(rgb).value
+            answer = self._captions(rgb, ir, True, "", "IR translated from each RGB image by the configured "
+                                                       "translator")
+            # Without a captioner the batch files hold no conventional caption (null), not a statement.
+            results.append({"name": name, "ir": ir, "caption": answer.value["caption"] if self.config.vlm else None,
+                            "ir_aware_caption": answer.value["ir_aware_caption"]})
+            source = answer.source
+        return Answer(results, f"IR: {self.translator_description()} Captions: {source}")
 
     def _grounded(self):
         with self._lock:
@@ -564,13 +658,6 @@ def _modality(value: str) -> str:
     if value.startswith("rgb"):
         return "rgb"
     raise FusionRSError(f"modality must be 'RGB' or 'IR', got {value!r}")
-
-
-def _thumb(image: Image.Image) -> np.ndarray:
-    """A unit vector of a 16x16 colour thumbnail with its mean removed: layout + colour, nothing learned."""
-    x = np.asarray(image.convert("RGB").resize((THUMB, THUMB), Image.Resampling.BILINEAR), np.float32).reshape(-1)
-    x -= x.mean()
-    return x / (np.linalg.norm(x) + 1e-6)
 
 
 def _generated_text(output: Any, key: str) -> str:

@@ -86,9 +86,27 @@ class OutputFiles:
             raise ValueError(f"output name must be a plain file stem, got {name!r}")
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
-        path = Path(folder).resolve() / f"{name}.png"
+        return self.save_bytes(buffer.getvalue(), folder, f"{name}.png")
+
+    def save_bytes(self, data: bytes, folder: str | os.PathLike, filename: str) -> str:
+        """Write `data` as `<folder>/<filename>`, complete or not at all (e.g. a batch's zip).
+
+        Args:
+            data: the file's bytes.
+            folder: a folder from `request_folder`.
+            filename: a plain file name: a stem of letters, digits, `-` and `_`, and an extension.
+
+        Returns:
+            The absolute path of the written file, as a string.
+
+        Raises:
+            ValueError: `filename` is not a plain file name.
+        """
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9]{1,8}", filename):
+            raise ValueError(f"output file name must be a plain stem and extension, got {filename!r}")
+        path = Path(folder).resolve() / filename
         with atomic_file(path) as tmp:
-            tmp.write_bytes(buffer.getvalue())
+            tmp.write_bytes(data)
         return str(path)
 
     def gallery_file(self, key: tuple, image: Image.Image) -> str:

@@ -249,14 +249,13 @@ def test_push_leaves_local_only_folders_out(builds, capsys):
 
 def _translator_notes(folder: Path, training_data: list[str], tmp_path: Path) -> Path:
     """translator_config.json as `translate.train.save_translator` writes it (its `licence` note included)."""
-    from fusionrs.core.licences import is_non_commercial
+    from fusionrs.core.licences import training_licence
 
     folder.mkdir(parents=True)
     (folder / "translator_config.json").write_text(json.dumps({
         "format": "fusionrs-translator/1", "preset": "tiny", "pixel_shuffle": 2, "timestep": 0,
         "training_data": training_data,
-        "licence": "non-commercial" if any(is_non_commercial(s) for s in training_data) else "research",
-        "commercial_use": False,
+        **training_licence(training_data).notes_fields(),
         "training": {"out": str(tmp_path / "runs" / "tr"), "pairs": [str(tmp_path / "pairs" / "roadscene")]},
     }))
     return folder

@@ -47,7 +47,8 @@ def test_packaged_folder_is_fp16_and_small():
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
     assert dtypes == {"F16"}
     config = json.loads((PACKAGED / "translator_config.json").read_text())
-    assert config["licence"] == "research" and config["commercial_use"] is False
+    # its recorded terms ("research use only, non-commercial") decide it, by the rule every card uses
+    assert config["licence"] == "non-commercial" and config["commercial_use"] is False
     assert config["training_command"].startswith("fusionrs train translator ")
     card = (PACKAGED / "README.md").read_text()
     for needle in ("builtin:default", "research-only", "Commercial use: no", config["training_command"],
@@ -59,7 +60,7 @@ def test_get_translator_builtin_default_translates():
     from fusionrs.translate import get_translator
 
     translator = get_translator("builtin:default")
-    assert translator.name == "builtin:default" and translator.params["licence"] == "research"
+    assert translator.name == "builtin:default" and translator.params["licence"] == "non-commercial"
     assert len(translator.params["weights_sha256"]) == 16
     rng = np.random.default_rng(0)
     outs = translator.translate([Image.fromarray(rng.integers(0, 255, (24, 36, 3), dtype=np.uint8))])

@@ -107,7 +107,7 @@ def test_get_translator_specs(tiny_folder, tmp_path):
     t = get_translator(f"fusionrs:{tiny_folder}")
     outs = t.translate([Image.fromarray(_rgb(19, 23)), Image.fromarray(_rgb(64, 64)).convert("L")])
     assert [o.size for o in outs] == [(23, 19), (64, 64)] and all(o.mode == "L" for o in outs)
-    assert t.params["preset"] == "tiny" and t.params["licence"] == "research"
+    assert t.params["preset"] == "tiny" and t.params["licence"] == "apache-2.0"  # CC0 world data only
 
     rgb = _rgb(16, 16)
     ir = (0.2 * rgb[..., 0] + 0.5 * rgb[..., 1] + 0.1 * rgb[..., 2] + 7).astype(np.float64)

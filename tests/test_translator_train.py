@@ -47,7 +47,9 @@ def test_loss_goes_down_on_world_pairs(tmp_path):
     trained = UNet2DModel.from_pretrained(str(tmp_path / "a" / "final"), subfolder="unet")
     assert l1(trained) < 0.95 * l1(build_unet("tiny", seed=0))
     config = json.loads((tmp_path / "a" / "final" / "translator_config.json").read_text())
-    assert config["licence"] == "research" and config["training_data"] == ["world"]
+    # CC0 world data only: the card's licence (apache-2.0, commercial use allowed), from the same rule
+    assert config["licence"] == "apache-2.0" and config["commercial_use"] is True
+    assert config["training_data"] == ["world"]
 
 
 def test_resume_matches_uninterrupted(tmp_path):

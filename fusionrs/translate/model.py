@@ -100,15 +100,19 @@ def __getattr__(name: str) -> Any:
 
 
 def licence_for_sources(sources: list[str]) -> str:
-    """The licence note a translator trained on `sources` records (the rule is `core.licences`).
+    """The licence note a translator trained on `sources` records (`core.licences.training_licence`).
 
     Args:
         sources: the training data sources (names or rights notes, e.g. "llvip", "world").
 
     Returns:
-        "non-commercial" when any source is non-commercial (LLVIP, CC-BY-NC, ...), else "research".
+        "non-commercial" when any source is non-commercial (LLVIP, CC-BY-NC, ...), "research" for
+        research-use or unstated terms (RoadScene), else the permissive licence id ("apache-2.0" for
+        the CC0 procedural world alone): the same rule the translator's card shows.
     """
-    return "non-commercial" if any(is_non_commercial(source) for source in sources) else "research"
+    from fusionrs.core.licences import training_licence
+
+    return training_licence(sources).note
 
 
 def read_translator_config(folder: str | Path) -> dict[str, Any]:

@@ -105,10 +105,11 @@ def export_translator(model: str | Path, out: str | Path, *, max_bytes: int = MA
         save_pipeline_code(tmp)  # from this package's source, not the trained folder's copy (older runs lack one)
         shutil.copy(model / "unet/config.json", tmp / "unet/config.json")
         training_data = list(config.get("training_data") or [])
+        from fusionrs.core.licences import training_licence
+
         config.update({
-            "licence": "research",
-            # research-only terms forbid commercial use, whatever an older trainer wrote here
-            "commercial_use": False,
+            # the release's research-only terms over its training data, by the rule every card uses
+            **training_licence(training_data, notes={"rights": RESEARCH_ONLY_RIGHTS}).notes_fields(),
             "rights": RESEARCH_ONLY_RIGHTS,
             "training_command": command,
             "evaluation": evaluation,

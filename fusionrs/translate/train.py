@@ -103,18 +103,19 @@ def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str
         unet: the trained UNet2DModel.
         pixel_shuffle: its fold factor.
         preset: the size preset it was built from.
-        sources: the training data sources (they decide the licence note, `licence_for_sources`).
+        sources: the training data sources (they decide the licence, `core.licences.training_licence`).
         extra: more entries for translator_config.json (training recipe, data counts).
 
     Returns:
         `folder`, as a Path.
     """
     from fusionrs.translate.pipeline_rgb_to_ir import RGBToIRPipeline
-    from fusionrs.translate.model import INPUT_NORMALISATION, OUTPUT_RULE, TRANSLATOR_CONFIG_NAME, licence_for_sources
+    from fusionrs.core.licences import training_licence
+    from fusionrs.translate.model import INPUT_NORMALISATION, OUTPUT_RULE, TRANSLATOR_CONFIG_NAME
 
     folder = Path(folder)
     RGBToIRPipeline(unet=unet, pixel_shuffle=pixel_shuffle, timestep=0).save_pretrained(folder, safe_serialization=True)
-    licence = licence_for_sources(sources)
+    licence = training_licence(sources)  # the one rule the card shows too
     config = {
         "format": "fusionrs-translator/1",
         "preset": preset,
@@ -123,9 +124,7 @@ def save_translator(folder: str | Path, unet, *, pixel_shuffle: int, preset: str
         "input_normalisation": INPUT_NORMALISATION,
         "output": OUTPUT_RULE,
         "training_data": sources,
-        "licence": licence,
-        # both notes forbid it: "research" means research-only terms (e.g. RoadScene states no licence)
-        "commercial_use": False,
+        **licence.notes_fields(),  # licence note + commercial_use
         "load": "RGBToIRPipeline.from_pretrained(folder) after `import fusionrs`; without fusionrs: "
                 "DiffusionPipeline.from_pretrained(folder, custom_pipeline=folder, trust_remote_code=True); "
                 "UNet2DModel.from_pretrained(folder, subfolder='unet')",

@@ -222,8 +222,12 @@ def train_clip(cfg: ClipTrainConfig) -> dict[str, Any]:
     encoder, optimizer = accelerator.prepare(encoder, optimizer)
     raw_model = accelerator.unwrap_model(encoder).model
 
+    from fusionrs.core.references import reference_for
+
     meta = {"format": "fusionrs-clip/1", "variant": cfg.variant, "loss_pairs": list(pairs), "ir_view": ir_view,
-            "caption_policy": cfg.caption_policy, "init": cfg.init, "data": str(cfg.data) if cfg.data else "fusionrs (embedded)",
+            "caption_policy": cfg.caption_policy, "init": cfg.init,
+            # relative to the saved model folder (fusionrs.core.references), so the pair can move together
+            "data": reference_for(cfg.data, out / "final") if cfg.data else "fusionrs (embedded)",
             "train_rows": n_rows, "seed": cfg.seed, "image_size": image_size_of(processor),
             "budget": {"steps": cfg.steps, "batch_size": cfg.batch_size, "samples": cfg.steps * cfg.batch_size},
             "frozen_blocks": {"vision": frozen[0], "text": frozen[1]} if frozen else None,

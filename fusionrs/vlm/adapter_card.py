@@ -89,12 +89,13 @@ def render_adapter_card(adapter_dir: str | Path, *, base_reference: str, config:
     """
     from huggingface_hub import ModelCardData
 
-    from fusionrs.core.licences import dataset_rights, licence_from_rights
-    from fusionrs.core.references import reference_for
+    from fusionrs.core.licences import dataset_rights, licence_statement, training_licence
+    from fusionrs.core.references import reference_for, resolve_reference
 
     data = config.get("data")
-    rights = dataset_rights(data) if data and Path(data).is_dir() else {}
-    licence = licence_from_rights(rights) if rights else None
+    folder = resolve_reference(str(data), adapter_dir) if data else None  # relative to the adapter, else cwd
+    rights = dataset_rights(folder) if folder and Path(folder).is_dir() else {}
+    licence = training_licence(rights=rights) if rights else None  # the rule every card uses
     hub_base = _hub_id(base_reference)
     metadata = ModelCardData(
         library_name="peft", pipeline_tag="image-text-to-text", base_model=hub_base,
@@ -113,8 +114,7 @@ def render_adapter_card(adapter_dir: str | Path, *, base_reference: str, config:
     else:
         data_line = "dataset rows handed to `train_vlm` directly (no folder recorded)"
     if licence is not None:
-        terms = "commercial use allowed" if licence.commercial_use else "**commercial use: no**"
-        licence_line = f"- Licence of the training data: `{licence.license}` ({terms}; {licence.reason}).\n"
+        licence_line = "- " + licence_statement(licence).replace("\n", " ") + "\n"
     else:
         licence_line = "- Licence: the terms of the training data and of the base apply; none were recorded here.\n"
     steps, batch = config.get("steps"), config.get("batch_size")

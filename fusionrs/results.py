@@ -11,7 +11,7 @@ from typing import Any
 
 from fusionrs.core.atomic import write_json_atomic
 
-__all__ = ["environment_info", "package_conflicts", "write_results"]
+__all__ = ["cpu_flags", "environment_info", "package_conflicts", "write_results"]
 
 _LIBRARIES = ("fusionrs", "torch", "numpy", "pillow", "datasets", "pyarrow", "huggingface_hub",
               "transformers", "diffusers", "accelerate", "peft")
@@ -25,6 +25,40 @@ def _cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+# SIMD features that change which float kernels torch runs (and so the last bits of results).
+_SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+               "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16", "amx_int8", "asimd", "sve")
+
+
+def cpu_flags() -> dict[str, Any]:
+    """The CPU's SIMD feature flags that matter for float kernels, and a digest of all its flags.
+
+    Returns:
+        {"simd": the `_SIMD_FLAGS` present, in that order; "all_sha256": the first 16 hex digits of
+        the SHA-256 of the sorted full flag list} (empty values where /proc/cpuinfo is unreadable).
+    """
+    import hashlib
+
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    digest = hashlib.sha256(" ".join(sorted(flags)).encode()).hexdigest()[:16] if flags else ""
+    return {"simd": [f for f in _SIMD_FLAGS if f in flags], "all_sha256": digest}
+
+
+def _torch_threads() -> int | None:
+    """torch's intra-op thread count, without importing torch when it is not already loaded."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return torch.get_num_threads() if torch is not None else None
 
 
 def _gpus() -> list[str]:
@@ -70,8 +104,10 @@ def environment_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": _cpu_model(),
+        "cpu_flags": cpu_flags(),
         "cpu_count": os.cpu_count(),
         "threads": {k: os.environ[k] for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if k in os.environ},
+        "torch_threads": _torch_threads(),
         "gpus": _gpus(),
         "libraries": versions,
     }

@@ -61,3 +61,29 @@ def test_another_preset_into_the_same_folder_is_refused(smoke_run):
     refused = run_cli("reproduce", "--preset", "mini", "--out", str(out), "--quiet", timeout=120)
     assert refused.returncode == 2
     assert "other settings" in refused.stderr and "\n" not in refused.stderr.strip()
+
+
+def test_results_json_has_no_timings_and_no_local_paths(smoke_run):
+    out, proc, _ = smoke_run
+    assert proc.returncode == 0
+    text = (out / "results.json").read_text()
+    results = json.loads(text)
+    assert str(out.resolve()) not in text and str(out) not in text
+    assert results["threads"] == 2 and results["environment"]["torch_threads"] == 2
+    assert results["environment"]["cpu_flags"]["all_sha256"]
+    timing = json.loads((out / "timing.json").read_text())
+    assert set(timing["stages"]) == set(STAGES) and timing["total_seconds"] >= 0  # 0 after a full resume
+    assert all(stage["seconds"] > 0 for stage in timing["stages"].values())
+    for key in ("seconds", "total_seconds", "samples_per_second", "train_tokens_per_s", "over_budget"):
+        assert f'"{key}"' not in text
+    assert results["stages"]["build"]["dataset_dir"] == "build/dataset"
+
+
+def test_a_second_run_gives_a_bit_identical_results_json(smoke_run, tmp_path):
+    """Seeded, fixed steps and threads: the same machine gives the same results.json byte for byte."""
+    out, proc, _ = smoke_run
+    assert proc.returncode == 0
+    again = tmp_path / "smoke"
+    second = run_cli("reproduce", "--preset", "smoke", "--out", str(again), "--quiet", timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert (again / "results.json").read_text() == (out / "results.json").read_text()

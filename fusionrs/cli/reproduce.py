@@ -6,6 +6,7 @@ import argparse
 
 
 def add_parser(sub) -> None:
+    from fusionrs.cli.util import positive_int
     from fusionrs.reproduce.runner import PRESETS
 
     p = sub.add_parser(
@@ -17,6 +18,9 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", choices=PRESETS, default="mini")
     p.add_argument("--out", default=None, help="output folder (default runs/reproduce-PRESET)")
     p.add_argument("--stages", default=None, help="comma-separated subset of stages (default: all)")
+    p.add_argument("--threads", type=positive_int, default=2,
+                   help="torch threads (default 2; results.json is bit-identical across runs at the same count "
+                        "on the same machine type)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 
@@ -30,10 +34,10 @@ def run(args: argparse.Namespace) -> int:
     stages = [s.strip() for s in args.stages.split(",")] if args.stages else None
     from fusionrs.reproduce.report import summary_lines
 
-    results = run_reproduction(args.preset, out, progress=not args.quiet, stages=stages)
+    results = run_reproduction(args.preset, out, progress=not args.quiet, stages=stages, threads=args.threads)
     print(f"\nreproduction '{args.preset}' finished in {results['total_seconds']:.0f} s")
     for line in summary_lines(results):
         print(f"  {line}")
     print(f"  report   {(out / 'report.md').resolve()}")
-    print(f"  results  {(out / 'results.json').resolve()}")
+    print(f"  results  {(out / 'results.json').resolve()}  (timings: timing.json)")
     return 0

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["summary_lines", "write_report"]
+__all__ = ["split_timing", "summary_lines", "write_report"]
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -29,11 +29,58 @@ def _translator_table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
-def write_report(out: Path, results: dict[str, Any]) -> Path:
-    """Write results.json and report.md into `out`; returns the report path.
+# Keys whose values measure time or speed: they move to timing.json, so results.json holds only what a
+# seeded run reproduces bit for bit (on the same machine type and thread count).
+_TIMING_SUFFIXES = ("seconds", "_time_s", "_per_s", "_per_second", "budget_s", "wall_s")
+
+
+def _is_timing(key: str) -> bool:
+    return key.endswith(_TIMING_SUFFIXES) or key == "over_budget"
+
+
+def split_timing(value: Any, root: Path | None = None) -> tuple[Any, Any]:
+    """Split a results tree into (numbers, timings); local paths under `root` become relative to it.
 
     Args:
-        out: the reproduction folder (must exist); both files are overwritten.
+        value: the results dict (any JSON-like tree).
+        root: the reproduction folder; paths inside it (alone or inside a string such as a translator
+            spec) are written relative to it.
+
+    Returns:
+        `(numbers, timings)`: the same tree without its timing keys (`_TIMING_SUFFIXES`,
+        "over_budget"), and a tree holding only those keys (None where a branch has none).
+    """
+    if isinstance(value, dict):
+        numbers, timings = {}, {}
+        for key, item in value.items():
+            if _is_timing(str(key)):
+                timings[key] = item
+                continue
+            kept, timed = split_timing(item, root)
+            numbers[key] = kept
+            if timed not in (None, {}, []):
+                timings[key] = timed
+        return numbers, timings or None
+    if isinstance(value, list):
+        parts = [split_timing(item, root) for item in value]
+        timed = [t for _, t in parts]
+        return [n for n, _ in parts], (timed if any(t not in (None, {}) for t in timed) else None)
+    if isinstance(value, str) and root is not None:
+        for prefix in dict.fromkeys((str(Path(root).resolve()), str(Path(root).absolute()))):
+            if prefix in value:  # a path, or a spec naming one (`fusionrs:/abs/out/translator`)
+                value = value.replace(prefix + "/", "").replace(prefix, ".")
+    return value, None
+
+
+def write_report(out: Path, results: dict[str, Any]) -> Path:
+    """Write results.json, timing.json and report.md into `out`; returns the report path.
+
+    results.json holds what the seeded run computes (no timings, paths relative to `out`), so two
+    runs on the same machine type and thread count give identical files; timing.json holds the
+    stage seconds, budgets and throughputs.
+
+    Args:
+        out: the reproduction folder (must exist); the files are overwritten.
         results: the results dict of `run_reproduction`: "preset", "settings", "seed",
             "total_seconds", "environment" and "stages" (stage name -> result dict with "seconds").
 
@@ -42,7 +89,9 @@ def write_report(out: Path, results: dict[str, Any]) -> Path:
         CLIP and captioner sections of the stages present).
     """
     out = Path(out)
-    (out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    numbers, timings = split_timing(results, out)
+    (out / "results.json").write_text(json.dumps(numbers, indent=2, default=str) + "\n")
+    (out / "timing.json").write_text(json.dumps(timings or {}, indent=2, default=str) + "\n")
     stages = results["stages"]
     lines = [f"# FusionRS reproduction: preset `{results['preset']}`", "",
              results["settings"].get("description", ""), "",

@@ -42,8 +42,11 @@ def _fingerprint(preset: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(preset, sort_keys=True).encode()).hexdigest()[:16]
 
 
+DEFAULT_THREADS = 2  # the reference machine: results are bit-identical only at the same thread count
+
+
 def run_reproduction(preset_name: str, out: str | Path, *, progress: bool = True,
-                     stages: list[str] | None = None) -> dict[str, Any]:
+                     stages: list[str] | None = None, threads: int = DEFAULT_THREADS) -> dict[str, Any]:
     """Run (or resume) every stage of `preset_name` into `out`; returns the results dict.
 
     A finished stage leaves `stages/NAME.json`; it is reused only when the preset is unchanged, so a
@@ -55,11 +58,13 @@ def run_reproduction(preset_name: str, out: str | Path, *, progress: bool = True
             and `report.md`.
         progress: show progress bars in the stages.
         stages: the names of the stages to run (in their fixed order); None runs them all.
+        threads: torch intra-op threads for every stage (default 2). Step counts never depend on
+            time: the same preset, seed, machine type and thread count give the same results.json.
 
     Returns:
-        {"preset", "settings", "seed", "stages": stage name -> result dict (with "seconds",
-        "budget_s", "over_budget"), "total_seconds", "environment"}; also written to
-        `out/results.json` with `out/report.md`.
+        {"preset", "settings", "seed", "threads", "stages": stage name -> result dict (with
+        "seconds", "budget_s", "over_budget"), "total_seconds", "environment"}; written to
+        `out/results.json` (without the timings), `out/timing.json` and `out/report.md`.
 
     Raises:
         FusionRSError: when the preset is unknown, or `out` holds a reproduction made with other
@@ -83,6 +88,9 @@ def run_reproduction(preset_name: str, out: str | Path, *, progress: bool = True
                                 "use another --out or delete it")
     marker.write_text(json.dumps({"preset": preset_name, "fingerprint": fingerprint, "settings": preset}, indent=2))
 
+    import torch
+
+    torch.set_num_threads(threads)
     ctx = Context(preset_name, preset, out, results={}, progress=progress)
     budgets = preset.get("budgets_s", {})
     selected = [name for name, _ in STAGES if stages is None or name in stages]
@@ -107,7 +115,7 @@ def run_reproduction(preset_name: str, out: str | Path, *, progress: bool = True
             print(f"  warning: {name} took {seconds:.0f} s, over its {budget} s budget")
         ctx.results[name] = result
         write_json_atomic(done, result, default=str)  # a killed stage leaves no half-written marker
-    results = {"preset": preset_name, "settings": preset, "seed": ctx.seed, "stages": ctx.results,
+    results = {"preset": preset_name, "settings": preset, "seed": ctx.seed, "threads": threads, "stages": ctx.results,
                "total_seconds": round(time.perf_counter() - total_start, 1), "environment": environment_info()}
     write_report(out, results)
     return results

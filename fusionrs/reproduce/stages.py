@@ -172,8 +172,8 @@ def vlm(ctx: Context) -> dict[str, Any]:
     names = ("BLEU-1", "BLEU-4", "ROUGE-L", "CIDEr-D")
     lines = ["## Captioning (validation representatives)", "",
              f"Base `{cfg['base']}`, input `{cfg['mode']}`, task `{cfg['task']}`; LoRA r{config.lora_r} + projector, "
-             f"{cfg['steps']} steps x batch {cfg['batch_size']} in {summary['train_time_s']:.0f} s "
-             f"({summary['train_tokens_per_s']} train tokens/s); greedy decoding on {len(rows)} rows. "
+             f"{cfg['steps']} steps x batch {cfg['batch_size']} (time and tokens/s: timing.json); greedy decoding on "
+             f"{len(rows)} rows. "
              "IR-aware references are long (1-2 sentences), so short greedy outputs score low on them.", "",
              "| model / task | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for key, values in metrics.items():

@@ -12,7 +12,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser(
         "reproduce", help="run the end-to-end reproduction (world -> translator -> dataset -> CLIP -> captioner -> report)",
         description="Stages: world, translator, build, clip, vlm; then report.md + results.json in OUT. A rerun of the "
-                    "same command resumes after the last finished stage. Presets: smoke (< 2 min), mini (< 20 min on "
+                    "same command resumes after the last finished stage. Presets: smoke (< 1 min), mini (about 7 min on "
                     "2 CPU cores; `make run`), paper (the paper's settings, for a GPU machine with hub access).",
     )
     p.add_argument("--preset", choices=PRESETS, default="mini")

@@ -22,8 +22,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fusionrs.core.licences import is_non_commercial
-
 if TYPE_CHECKING:
     from diffusers import UNet2DModel
 

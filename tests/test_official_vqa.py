@@ -261,3 +261,19 @@ def test_shared_val_counts_and_prior():
     assert report["official"]["by_type"]["object_presence"]["accuracy"] == 50.0
     assert 35 < report["official"]["overall"]["accuracy"] < 45
     assert all(resolve_image(SHARED_HIT_UAV, row).is_file() for row in val[::97])
+
+
+def test_manifest_reads_gzip_and_names_bad_lines(tmp_path):
+    import gzip
+
+    rows = _val_like(tmp_path)
+    with gzip.open(tmp_path / "m.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.write("".join(json.dumps(r) + "\n" for r in rows[:3]) + "\n")  # a blank line is skipped
+    assert [r["question_id"] for r in read_official_manifest(tmp_path / "m.jsonl.gz")] == [
+        r["question_id"] for r in rows[:3]]
+    (tmp_path / "bad.jsonl").write_text(json.dumps(rows[0]) + "\n[1, 2]\n")
+    with pytest.raises(HitUavError, match=r"bad.jsonl:2: expected a JSON object, got list"):
+        read_official_manifest(tmp_path / "bad.jsonl")
+    (tmp_path / "bad.jsonl").write_text("{not json\n")
+    with pytest.raises(HitUavError, match=r"bad.jsonl:1: not valid JSON"):
+        read_official_manifest(tmp_path / "bad.jsonl")

@@ -97,26 +97,21 @@ def read_predictions(path: str | Path) -> dict[str, str]:
     Raises:
         HitUavError: the file is missing, a line is not JSON, lacks `question_id`, or an id repeats.
     """
+    from fusionrs.core.jsonl import iter_jsonl
     from fusionrs.errors import HitUavError
 
     path = Path(path)
     if not path.is_file():
         raise HitUavError(f"{path}: no such predictions file")
+
     predictions: dict[str, str] = {}
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HitUavError(f"{path}:{line_no}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict) or "question_id" not in row:
-                raise HitUavError(f"{path}:{line_no}: missing field 'question_id'")
-            if row["question_id"] in predictions:
-                raise HitUavError(f"{path}:{line_no}: question_id {row['question_id']!r} repeats")
-            prediction = row.get("prediction")
-            predictions[row["question_id"]] = "" if prediction is None else str(prediction)
+    for where, row in iter_jsonl(path, error=HitUavError):
+        if "question_id" not in row:
+            raise HitUavError(f"{where}: missing field 'question_id'")
+        if row["question_id"] in predictions:
+            raise HitUavError(f"{where}: question_id {row['question_id']!r} repeats")
+        prediction = row.get("prediction")
+        predictions[row["question_id"]] = "" if prediction is None else str(prediction)
     return predictions
 
 

@@ -47,6 +47,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fusionrs.core.jsonl import iter_jsonl
 from fusionrs.errors import HitUavError
 
 __all__ = [
@@ -152,30 +153,22 @@ def _load_coco(path: Path) -> list[dict[str, Any]]:
 
 def _load_jsonl(path: Path) -> list[dict[str, Any]]:
     images = []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HitUavError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(record.get("file"), str):
-                raise HitUavError(f"{where}: field 'file' is missing or not a string")
-            image_id = record.get("image_id", len(images))
-            if not isinstance(image_id, int):
-                raise HitUavError(f"{where}: field 'image_id' must be an integer, got {image_id!r}")
-            image = _image(image_id, record["file"], record.get("width"), record.get("height"), where)
-            objects = record.get("objects")
-            if not isinstance(objects, list):
-                raise HitUavError(f"{where}: field 'objects' must be a list of {{label, bbox}}")
-            for j, obj in enumerate(objects):
-                if not isinstance(obj, dict) or not isinstance(obj.get("label"), str):
-                    raise HitUavError(f"{where}: objects[{j}] needs a string 'label'")
-                if obj["label"].lower() != _IGNORED:
-                    _add_box(image, obj["label"], obj.get("bbox"), f"{where}: objects[{j}]")
-            images.append(image)
+    for where, record in iter_jsonl(path, error=HitUavError):
+        if not isinstance(record.get("file"), str):
+            raise HitUavError(f"{where}: field 'file' is missing or not a string")
+        image_id = record.get("image_id", len(images))
+        if not isinstance(image_id, int):
+            raise HitUavError(f"{where}: field 'image_id' must be an integer, got {image_id!r}")
+        image = _image(image_id, record["file"], record.get("width"), record.get("height"), where)
+        objects = record.get("objects")
+        if not isinstance(objects, list):
+            raise HitUavError(f"{where}: field 'objects' must be a list of {{label, bbox}}")
+        for j, obj in enumerate(objects):
+            if not isinstance(obj, dict) or not isinstance(obj.get("label"), str):
+                raise HitUavError(f"{where}: objects[{j}] needs a string 'label'")
+            if obj["label"].lower() != _IGNORED:
+                _add_box(image, obj["label"], obj.get("bbox"), f"{where}: objects[{j}]")
+        images.append(image)
     ids = Counter(image["image_id"] for image in images)
     repeated = sorted(i for i, n in ids.items() if n > 1)
     if repeated:
@@ -371,32 +364,21 @@ def read_official_manifest(path: str | Path) -> list[dict[str, Any]]:
         HitUavError: the file is missing, a line is not JSON, a row lacks one of `REQUIRED_FIELDS`
             or has an unknown question type, or question ids repeat (each named with its line).
     """
-    import gzip
-
     path = Path(path)
     if not path.is_file():
         raise HitUavError(f"{path}: no such manifest file")
-    opener = gzip.open if path.suffix == ".gz" else open
     rows, seen = [], set()
-    with opener(path, "rt", encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HitUavError(f"{where}: not valid JSON ({e.msg})") from None
-            missing = [field for field in REQUIRED_FIELDS if field not in row]
-            if missing:
-                raise HitUavError(f"{where}: missing field(s) {', '.join(missing)}")
-            if row["question_type"] not in QUESTION_TYPES:
-                raise HitUavError(f"{where}: field 'question_type' {row['question_type']!r} is not one of "
-                                  f"{', '.join(QUESTION_TYPES)}")
-            if row["question_id"] in seen:
-                raise HitUavError(f"{where}: question_id {row['question_id']!r} repeats")
-            seen.add(row["question_id"])
-            rows.append(row)
+    for where, row in iter_jsonl(path, error=HitUavError):
+        missing = [field for field in REQUIRED_FIELDS if field not in row]
+        if missing:
+            raise HitUavError(f"{where}: missing field(s) {', '.join(missing)}")
+        if row["question_type"] not in QUESTION_TYPES:
+            raise HitUavError(f"{where}: field 'question_type' {row['question_type']!r} is not one of "
+                              f"{', '.join(QUESTION_TYPES)}")
+        if row["question_id"] in seen:
+            raise HitUavError(f"{where}: question_id {row['question_id']!r} repeats")
+        seen.add(row["question_id"])
+        rows.append(row)
     return rows
 
 

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fusionrs.core.jsonl import iter_jsonl
 from fusionrs.errors import HitUavError  # noqa: F401  (defined in errors.py, re-exported here)
 
 __all__ = [
@@ -90,27 +91,19 @@ def load_hit_uav(hit_uav_dir: str | Path, split: str) -> list[dict[str, Any]]:
     if not path.is_file():
         raise HitUavError(f"{path}: no such file (expected HIT-UAV's {split}.jsonl)")
     records = []
-    with path.open(encoding="utf-8") as f:
-        for line_no, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{line_no}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise HitUavError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec.get("file"), str):
-                raise HitUavError(f"{where}: field 'file' is missing or not a string")
-            flag = (rec.get("flight") or {}).get("day_night_flag")
-            if flag not in DAY_NIGHT:
-                raise HitUavError(f"{where}: field 'flight.day_night_flag' must be 0 or 1, got {flag!r}")
-            objects = rec.get("objects")
-            if not isinstance(objects, list) or any(not isinstance(o, dict) or "label" not in o for o in objects):
-                raise HitUavError(f"{where}: field 'objects' must be a list of {{label, bbox}}")
-            unknown = {o["label"] for o in objects} - set(CATEGORIES) - _IGNORED_LABELS
-            if unknown:
-                raise HitUavError(f"{where}: field 'objects' has unknown labels {sorted(unknown)}")
-            records.append(rec)
+    for where, rec in iter_jsonl(path, error=HitUavError):
+        if not isinstance(rec.get("file"), str):
+            raise HitUavError(f"{where}: field 'file' is missing or not a string")
+        flag = (rec.get("flight") or {}).get("day_night_flag")
+        if flag not in DAY_NIGHT:
+            raise HitUavError(f"{where}: field 'flight.day_night_flag' must be 0 or 1, got {flag!r}")
+        objects = rec.get("objects")
+        if not isinstance(objects, list) or any(not isinstance(o, dict) or "label" not in o for o in objects):
+            raise HitUavError(f"{where}: field 'objects' must be a list of {{label, bbox}}")
+        unknown = {o["label"] for o in objects} - set(CATEGORIES) - _IGNORED_LABELS
+        if unknown:
+            raise HitUavError(f"{where}: field 'objects' has unknown labels {sorted(unknown)}")
+        records.append(rec)
     return records
 
 

@@ -16,6 +16,10 @@ on val, with the release's parser and a strict exact-match reading, image-level 
 
 Run: OMP_NUM_THREADS=2 .venv/bin/python benchmarks/hit_uav_vqa_official.py
 Writes benchmarks/hit_uav_vqa_official.json / .md (and runs/hit_uav_vqa/ manifests + predictions).
+
+A model's replies (`fusionrs eval vlm --vqa-manifest runs/hit_uav_vqa/val.jsonl ...` writes them) join the
+table without recomputing the baselines:
+    .venv/bin/python benchmarks/hit_uav_vqa_official.py --add "NAME=EVAL_predictions.jsonl"
 """
 
 from __future__ import annotations
@@ -155,7 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hit-uav", default=str(HIT_UAV))
     parser.add_argument("--work", default="runs/hit_uav_vqa")
     parser.add_argument("--out", default=str(HERE / "hit_uav_vqa_official"))
+    parser.add_argument("--add", action="append", default=[], metavar="NAME=PREDICTIONS",
+                        help="score a predictions file on the val manifest and add it to the committed table")
     args = parser.parse_args(argv)
+    if args.add:
+        return add_systems(args)
     root, work = Path(args.hit_uav), Path(args.work)
     t0 = time.time()
     manifests = {}
@@ -209,6 +217,28 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     write_results(out.with_suffix(".json"), results, command=" ".join([Path(sys.executable).name] + sys.argv),
                   seed=SEED)
+    out.with_suffix(".md").write_text(render(results))
+    print(out.with_suffix(".md").read_text())
+    return 0
+
+
+def add_systems(args: argparse.Namespace) -> int:
+    """Score prediction files on the val manifest; add them to the existing results JSON and table."""
+    from fusionrs.cli.vqa import read_predictions
+
+    out = Path(args.out)
+    payload = json.loads(out.with_suffix(".json").read_text())
+    results = payload["results"]
+    val = build_official_manifest(load_annotations(Path(args.hit_uav) / "val.jsonl"), locator_folder="val")
+    for item in args.add:
+        name, _, path = item.partition("=")
+        report = score_official_vqa(val, read_predictions(path))
+        results["systems"][name] = {"official": summary_line(report, "official"),
+                                    "strict": summary_line(report, "strict"),
+                                    "presence_confusion": report["official"]["confusion"],
+                                    "predictions": Path(path).name, "missing": report["missing_predictions"]}
+    write_results(out.with_suffix(".json"), results, command=payload["command"] + " ; " + " ".join(
+        [Path(sys.executable).name] + sys.argv), seed=SEED)
     out.with_suffix(".md").write_text(render(results))
     print(out.with_suffix(".md").read_text())
     return 0

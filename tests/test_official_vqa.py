@@ -277,3 +277,36 @@ def test_manifest_reads_gzip_and_names_bad_lines(tmp_path):
     (tmp_path / "bad.jsonl").write_text("{not json\n")
     with pytest.raises(HitUavError, match=r"bad.jsonl:1: not valid JSON"):
         read_official_manifest(tmp_path / "bad.jsonl")
+
+
+def test_eval_vlm_answers_an_official_manifest_and_its_replies_rescore_identically(tmp_path):
+    """`fusionrs eval vlm --vqa-manifest`: the authors' turn (image, then the row's prompt), their parser."""
+    import numpy as np
+    from PIL import Image
+
+    from fusionrs.vlm.compose import compose_tiny_llava
+
+    _val_like(tmp_path)  # writes tmp_path/val.json (COCO, 12 images)
+    (tmp_path / "images").mkdir()
+    for k in range(12):
+        Image.fromarray(np.full((24, 30), 20 * k, np.uint8)).save(tmp_path / "images" / f"{k}.jpg")
+    manifest = tmp_path / "val.jsonl"
+    assert cli(["vqa", "manifest", "--annotations", str(tmp_path / "val.json"), "--out", str(manifest)]) == 0
+    model, processor = compose_tiny_llava()
+    model.save_pretrained(tmp_path / "vlm")
+    processor.save_pretrained(tmp_path / "vlm")
+    out = tmp_path / "eval.json"
+    assert cli(["eval", "vlm", "--model", str(tmp_path / "vlm"), "--hit-uav", str(tmp_path), "--vqa-manifest",
+                str(manifest), "--vqa-n", "10", "--json", str(out), "--batch-size", "4"]) == 0
+    official = json.loads(out.read_text())["results"]["official_vqa"]
+    assert official["n"] == 10 and official["official"]["overall"]["rows"] == 10
+    replies = [json.loads(line) for line in (tmp_path / "eval_predictions.jsonl").read_text().splitlines()]
+    assert len(replies) == 10 and all(isinstance(r["prediction"], str) for r in replies)
+    rescored = tmp_path / "rescored.json"
+    assert cli(["vqa", "score", "--manifest", str(manifest), "--predictions",
+                str(tmp_path / "eval_predictions.jsonl"), "--out", str(rescored)]) == 0
+    again = json.loads(rescored.read_text())
+    assert again["missing_predictions"] == len(read_official_manifest(manifest)) - 10
+    scored = {row[0]: row[2] for row in again["rows"]}
+    assert sum(scored[r["question_id"]] for r in replies) == pytest.approx(
+        official["official"]["overall"]["accuracy"] / 100 * 10)

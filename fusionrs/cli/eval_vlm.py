@@ -22,6 +22,10 @@ def add_parser(sub) -> None:
     p.add_argument("--task", choices=("caption", "ir_aware_caption", "both"), default="both")
     p.add_argument("--hit-uav", metavar="DIR", help="also answer HIT-UAV VQA questions (IR only)")
     p.add_argument("--vqa-split", default="val")
+    p.add_argument("--vqa-manifest", metavar="FILE",
+                   help="instead of our questions: a manifest by the authors' protocol (`fusionrs vqa manifest`, or "
+                        "their file), answered in their format and scored by their parser; images from --hit-uav; "
+                        "replies also written to OUT's stem + _predictions.jsonl for `fusionrs vqa score`")
     p.add_argument("--vqa-n", type=positive_int, help="seeded sample of N VQA questions (default: all)")
     p.add_argument("--max-new-tokens", type=positive_int, default=40)
     p.add_argument("--batch-size", type=positive_int, default=16)
@@ -64,7 +68,25 @@ def run(args: argparse.Namespace) -> int:
             results["captions"][task] = evaluate_captions(model, processor, rows, mode=mode, task=task,
                                                           max_new_tokens=args.max_new_tokens,
                                                           batch_size=args.batch_size)
-    if args.hit_uav:
+    if args.vqa_manifest:
+        if not args.hit_uav:
+            raise FusionRSError("--vqa-manifest needs --hit-uav DIR (the folder holding its images)")
+        from pathlib import Path
+
+        from fusionrs.vlm.evaluate import evaluate_official_vqa
+        from fusionrs.vlm.official_vqa import read_official_manifest
+
+        manifest = read_official_manifest(args.vqa_manifest)
+        if args.vqa_n and args.vqa_n < len(manifest):
+            manifest = random.Random(args.seed).sample(manifest, args.vqa_n)
+        official = evaluate_official_vqa(model, processor, manifest, args.hit_uav, batch_size=args.batch_size)
+        out = Path(args.json)
+        replies = out.with_name(out.stem + "_predictions.jsonl")
+        replies.parent.mkdir(parents=True, exist_ok=True)
+        replies.write_text("".join(json.dumps({"question_id": q, "prediction": p}) + "\n"
+                                   for q, p in official.pop("predictions").items()))
+        results["official_vqa"] = {"manifest": str(args.vqa_manifest), "predictions": str(replies), **official}
+    elif args.hit_uav:
         from fusionrs.vlm.evaluate import evaluate_vqa
         from fusionrs.vlm.vqa_data import build_vqa_manifest
 
@@ -79,5 +101,8 @@ def run(args: argparse.Namespace) -> int:
             summary[task] = {k: value["coco"][k] for k in ("BLEU-4", "ROUGE-L", "CIDEr-D")}
     if "vqa" in results:
         summary["vqa"] = {k: results["vqa"]["scores"][k] for k in ("exact_match", "token_f1")}
+    if "official_vqa" in results:
+        summary["official_vqa"] = {reading: results["official_vqa"][reading]["overall"]
+                                   for reading in ("official", "strict")}
     print(json.dumps(summary, indent=2))
     return 0

@@ -18,7 +18,7 @@ from typing import Any
 from fusionrs.errors import FusionRSError
 
 __all__ = ["INSTRUCTIONS", "MODES", "MODE_IMAGES", "OFFICIAL_INSTRUCTIONS", "OFFICIAL_MODE", "TASKS", "build_messages",
-           "images_for_mode", "check_mode", "check_task"]
+           "images_for_mode", "check_mode", "check_task", "official_vqa_messages"]
 
 OFFICIAL_MODE = "ir-official"
 MODES = ("rgb+ir", "rgb", "ir", OFFICIAL_MODE)
@@ -75,6 +75,23 @@ def check_task(task: str) -> str:
     if task not in TASKS:
         raise FusionRSError(f"task {task!r} is not one of {', '.join(TASKS)}")
     return task
+
+
+def official_vqa_messages(prompt: str) -> list[dict[str, Any]]:
+    """The user turn of the authors' HIT-UAV VQA: the thermal image, then the manifest row's `prompt`.
+
+    Args:
+        prompt: the row's full prompt (preamble, question and answer format, as the manifest holds it).
+
+    Returns:
+        A one-message chat in the authors' IR-only layout (image first, then the text).
+
+    Raises:
+        FusionRSError: when `prompt` is empty.
+    """
+    if not prompt or not str(prompt).strip():
+        raise FusionRSError("an official VQA row needs its 'prompt'")
+    return [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": str(prompt).strip()}]}]
 
 
 def build_messages(mode: str, task: str, question: str | None = None) -> list[dict[str, Any]]:

@@ -162,3 +162,50 @@ def evaluate_vqa(
             "examples": [{"question": m["question"], "answer": a, "prediction": p}
                          for m, a, p in list(zip(manifest, answers, predictions))[:8]],
             "predictions": predictions}
+
+
+def evaluate_official_vqa(
+    model,
+    processor,
+    manifest: Sequence[dict[str, Any]],
+    image_root: str | Path,
+    *,
+    batch_size: int = 16,
+    seed: int = 42,
+    bootstrap: int = 1000,
+) -> dict[str, Any]:
+    """Answer a HIT-UAV VQA manifest in the authors' format and score it by their protocol.
+
+    Each row's thermal image and its `prompt` make the turn (`official_vqa_messages`); generation is
+    greedy with the row's `max_new_tokens` (the largest of the batch; 12 in the release).
+
+    Args:
+        model: the VLM (e.g. from `load_vlm`).
+        processor: its processor.
+        manifest: rows of `fusionrs.vlm.official_vqa.read_official_manifest` (ours or the release's).
+        image_root: the HIT-UAV folder (`fusionrs.vlm.official_vqa.resolve_image` finds each image).
+        batch_size: questions per `generate` call.
+        seed: the bootstrap seed (the release's: 42).
+        bootstrap: bootstrap draws (the release's: 1,000).
+
+    Returns:
+        {"n", "official" and "strict" (overall / per type, `score_official_vqa`), "generation"
+        (timing), "predictions" ({question_id: reply})}.
+
+    Raises:
+        HitUavError: a row's image is not found under `image_root`.
+    """
+    from fusionrs.metrics.official_vqa import score_official_vqa
+    from fusionrs.vlm.chat import official_vqa_messages
+    from fusionrs.vlm.official_vqa import resolve_image
+
+    examples = [{"id": row["question_id"], "task": "vqa", "messages": official_vqa_messages(row["prompt"]),
+                 "image_files": [resolve_image(image_root, row)],
+                 "image_keys": [f"hit_uav/{row['ir_image']}/ir"]} for row in manifest]
+    max_new_tokens = max(int(row.get("max_new_tokens") or 12) for row in manifest)
+    replies, timing = generate_texts(model, processor, examples, max_new_tokens=max_new_tokens,
+                                     batch_size=batch_size)
+    predictions = {row["question_id"]: reply for row, reply in zip(manifest, replies)}
+    report = score_official_vqa(manifest, predictions, seed=seed, bootstrap=bootstrap)
+    return {"n": len(manifest), "official": report["official"], "strict": report["strict"],
+            "generation": timing, "predictions": predictions}

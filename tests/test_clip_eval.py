@@ -245,6 +245,26 @@ def test_load_errors_name_the_folder(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ evaluate_clip
 
+def test_thumbnail_baseline_finds_translated_pairs_without_learning():
+    """IR that is a function of the RGB (here: inverted gray) is found by thumbnails alone; shuffled IR is not."""
+    from PIL import Image
+
+    from fusionrs.clip.baselines import thumbnail, thumbnail_retrieval
+
+    rng = np.random.default_rng(0)
+    scenes = [Image.fromarray(rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)) for _ in range(20)]
+    rgb = np.stack([thumbnail(im) for im in scenes])
+    ir = np.stack([thumbnail(Image.fromarray(255 - np.asarray(im.convert("L")))) for im in scenes])
+    assert np.allclose(np.linalg.norm(rgb, axis=1), 1.0, atol=1e-5)
+    paired = thumbnail_retrieval(rgb, -ir)  # inverting back: identical thumbnails
+    assert paired["rgb->ir"]["R@1"] == 100.0 and paired["mean_recall"] == 100.0
+    shuffled = thumbnail_retrieval(rgb, -ir[rng.permutation(20)])
+    assert shuffled["rgb->ir"]["R@1"] < 50.0
+    assert not np.any(thumbnail(Image.new("RGB", (8, 8), (9, 9, 9))))  # a flat image: all zeros, no NaN
+    with pytest.raises(ValueError, match="differ in shape"):
+        thumbnail_retrieval(rgb, ir[:3])
+
+
 def test_oracle_scores_100_everywhere(dataset_dir):
     result = evaluate_clip(OracleEmbedder(), dataset_dir, "validation")
     assert result["rows_evaluated"] == 6 and result["rows_in_split"] == 8  # duplicates left out
@@ -274,6 +294,12 @@ def test_tiny_model_result_structure(tiny_clip, dataset_dir):
     assert all(0 <= v <= 100 for v in eighteen)
     # 6 images: R@10 is trivially 100 for every direction whose gallery has <= 10 items.
     assert result["retrieval"]["rgb->ir"]["R@10"] == 100.0
+    by_pair = result["mean_recall_by_pair"]
+    assert by_pair["rgb_ir"] == pytest.approx(np.mean([result["retrieval"][d][f"R@{k}"]
+                                                       for d in ("rgb->ir", "ir->rgb") for k in (1, 5, 10)]))
+    assert set(by_pair) == {"ir_text", "rgb_text", "rgb_ir"}
+    thumb = result["baselines"]["thumbnail_16px_gray"]
+    assert thumb["size"] == 16 and thumb["rgb->ir"]["n_queries"] == 6 and 0 <= thumb["mean_recall"] <= 100
     json.dumps(result)  # JSON-ready
     small = evaluate_clip(tiny_clip, dataset_dir, "validation", max_items=3, zero_shot=False, device="cpu")
     assert small["rows_evaluated"] == 3 and small["gallery_sizes"]["captions"] == 6

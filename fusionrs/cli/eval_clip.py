@@ -38,6 +38,13 @@ def format_table(results: dict) -> str:
     ci_text = f" (95% CI {ci['low']:.2f}-{ci['high']:.2f})" if ci else ""
     lines.append(f"Mean Recall (paper: IR<->caption, RGB<->IR): {results['mean_recall']:.2f}{ci_text}")
     lines.append(f"Mean Recall incl. RGB<->caption: {results['mean_recall_all']:.2f}")
+    if results.get("mean_recall_by_pair"):
+        lines.append("  by pair: " + ", ".join(f"{name.replace('_', '<->')} {value:.2f}"
+                                               for name, value in results["mean_recall_by_pair"].items()))
+    thumb = (results.get("baselines") or {}).get("thumbnail_16px_gray")
+    if thumb:
+        lines.append(f"  no-learning baseline, 16 px grayscale thumbnails: RGB<->IR {thumb['mean_recall']:.2f} "
+                     f"(RGB->IR R@1 {thumb['rgb->ir']['R@1']:.2f})")
     aware = results.get("ir_aware", {})
     if "retrieval" in aware:
         lines.append(f"IR-aware caption targets ({aware['rows']} rows):")

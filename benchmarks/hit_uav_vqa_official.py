@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ from fusionrs.core.hashing import file_sha256
 from fusionrs.metrics.official_vqa import prior_predictions, score_official_vqa
 from fusionrs.results import write_results
 from fusionrs.vlm.official_vqa import build_official_manifest, load_annotations, manifest_summary, resolve_image
-from fusionrs.vlm.official_vqa import write_official_manifest
+from fusionrs.vlm.official_vqa import read_predictions, write_official_manifest, write_predictions
 
 HERE = Path(__file__).resolve().parent
 HIT_UAV = HERE.parent.parent / "shared" / "data" / "hit_uav"
@@ -104,22 +105,26 @@ def heads(rows: list[dict]) -> dict[tuple[str, object], list[dict]]:
     return grouped
 
 
-def no_llm_predictions(train: list[dict], evaluated: list[dict], feats: dict[int, np.ndarray],
-                       flights: dict[int, str], log: dict) -> dict[str, str]:
-    """Fit the per-(type, class) heads (L2 per type chosen on a flight-grouped train slice); answer `evaluated`."""
+def no_llm_predictions(train: list[dict], evaluated: list[dict], train_feats: dict[int, np.ndarray],
+                       eval_feats: dict[int, np.ndarray], flights: dict[int, str], log: dict) -> dict[str, str]:
+    """Fit the per-(type, class) heads (L2 per type chosen on a flight-grouped train slice); answer `evaluated`.
+
+    Features are keyed by image id within their own split (`train_feats` for `train`, `eval_feats` for
+    `evaluated`)."""
     flight_names = sorted(set(flights.values()))
     held = {f for f in flight_names
             if int(hashlib.sha256(f"{SEED}:{f}".encode()).hexdigest(), 16) % 1000 < HOLDOUT_SHARE * 1000}
     train_heads, eval_heads = heads(train), heads(evaluated)
 
-    def run(fit_rows: list[dict], answer_rows: list[dict], l2: float) -> dict[str, str]:
+    def run(fit_rows: list[dict], answer_rows: list[dict], answer_feats: dict[int, np.ndarray],
+            l2: float) -> dict[str, str]:
         labels = sorted({r["canonical_answer"] for r in fit_rows})
         if len(labels) == 1:
             return {r["question_id"]: labels[0] for r in answer_rows}
-        x = np.stack([feats[r["image_id"]] for r in fit_rows])
+        x = np.stack([train_feats[r["image_id"]] for r in fit_rows])
         y = np.array([labels.index(r["canonical_answer"]) for r in fit_rows])
         w = fit_softmax(x, y, len(labels), l2)
-        pred = predict_softmax(w, np.stack([feats[r["image_id"]] for r in answer_rows]))
+        pred = predict_softmax(w, np.stack([answer_feats[r["image_id"]] for r in answer_rows]))
         return {r["question_id"]: labels[k] for r, k in zip(answer_rows, pred)}
 
     chosen = {}
@@ -133,7 +138,7 @@ def no_llm_predictions(train: list[dict], evaluated: list[dict], feats: dict[int
                 hold = [r for r in train_heads[key] if flights[r["image_id"]] in held]
                 if not fit or not hold:
                     continue
-                answers = run(fit, hold, l2)
+                answers = run(fit, hold, train_feats, l2)
                 hits += sum(answers[r["question_id"]] == r["canonical_answer"] for r in hold)
                 total += len(hold)
             accuracy[l2] = hits / max(total, 1)
@@ -145,7 +150,7 @@ def no_llm_predictions(train: list[dict], evaluated: list[dict], feats: dict[int
     predictions = {}
     for key, rows in eval_heads.items():
         if key in train_heads:
-            predictions.update(run(train_heads[key], rows, chosen[key[0]]))
+            predictions.update(run(train_heads[key], rows, eval_feats, chosen[key[0]]))
     return predictions
 
 
@@ -190,15 +195,12 @@ def main(argv: list[str] | None = None) -> int:
     flights = {row["image_id"]: flight_of(row["ir_image"]) for row in train}
     selection: dict = {}
     t2 = time.time()
-    offset = max(train_feats) + 1  # val ids live in the same feature dict as train ids, shifted
-    both = {**train_feats, **{offset + i: v for i, v in val_feats.items()}}
-    val_shifted = [{**r, "image_id": offset + r["image_id"]} for r in val]
-    systems["no-LLM (DINOv2-S + softmax regression)"] = no_llm_predictions(train, val_shifted, both, flights, selection)
+    systems["no-LLM (DINOv2-S + softmax regression)"] = no_llm_predictions(train, val, train_feats, val_feats,
+                                                                            flights, selection)
     fit_seconds = time.time() - t2
     reports = {name: score_official_vqa(val, preds) for name, preds in systems.items()}
-    for name, preds in systems.items():
-        path = work / f"predictions_{name.split()[0].replace('-', '_')}_{len(name)}.jsonl"
-        path.write_text("".join(json.dumps({"question_id": q, "prediction": p}) + "\n" for q, p in preds.items()))
+    for name, preds in systems.items():  # e.g. predictions_prior_type_class.jsonl
+        write_predictions(work / f"predictions_{re.sub(r'[^a-z0-9]+', '_', name.lower()).strip('_')}.jsonl", preds)
     results = {
         "data": {"hit_uav": str(root), "train_jsonl_sha256": file_sha256(root / "train.jsonl"),
                  "val_jsonl_sha256": file_sha256(root / "val.jsonl"), "translator": None, "captioner": None},
@@ -224,8 +226,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def add_systems(args: argparse.Namespace) -> int:
     """Score prediction files on the val manifest; add them to the existing results JSON and table."""
-    from fusionrs.cli.vqa import read_predictions
-
     out = Path(args.out)
     payload = json.loads(out.with_suffix(".json").read_text())
     results = payload["results"]

@@ -74,17 +74,14 @@ def run(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         from fusionrs.vlm.evaluate import evaluate_official_vqa
-        from fusionrs.vlm.official_vqa import read_official_manifest
+        from fusionrs.vlm.official_vqa import read_official_manifest, write_predictions
 
         manifest = read_official_manifest(args.vqa_manifest)
         if args.vqa_n and args.vqa_n < len(manifest):
             manifest = random.Random(args.seed).sample(manifest, args.vqa_n)
         official = evaluate_official_vqa(model, processor, manifest, args.hit_uav, batch_size=args.batch_size)
         out = Path(args.json)
-        replies = out.with_name(out.stem + "_predictions.jsonl")
-        replies.parent.mkdir(parents=True, exist_ok=True)
-        replies.write_text("".join(json.dumps({"question_id": q, "prediction": p}) + "\n"
-                                   for q, p in official.pop("predictions").items()))
+        replies = write_predictions(out.with_name(out.stem + "_predictions.jsonl"), official.pop("predictions"))
         results["official_vqa"] = {"manifest": str(args.vqa_manifest), "predictions": str(replies), **official}
     elif args.hit_uav:
         from fusionrs.vlm.evaluate import evaluate_vqa

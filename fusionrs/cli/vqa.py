@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from fusionrs.cli.util import positive_int
+from fusionrs.core.atomic import write_json_atomic
 
 
 def add_parser(sub) -> None:
@@ -43,12 +43,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run_score)
 
 
-def _write_json(path: str | Path, payload: dict) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
-
-
 def run_manifest(args: argparse.Namespace) -> int:
     from fusionrs.vlm.official_vqa import (
         OFFICIAL_RULES, build_official_manifest, load_annotations, manifest_summary, write_official_manifest,
@@ -60,65 +54,27 @@ def run_manifest(args: argparse.Namespace) -> int:
     rows = build_official_manifest(load_annotations(annotations), seed=seed, locator_folder=folder)
     out = write_official_manifest(rows, args.out)
     summary = {**manifest_summary(rows), "annotations": str(annotations), "locator_folder": folder, "seed": seed}
-    _write_json(out.with_name(out.name + ".summary.json"), summary)
+    write_json_atomic(out.with_name(out.name + ".summary.json"), summary)
     counts = ", ".join(f"{n} {t}" for t, n in summary["question_type_counts"].items())
     print(f"{out}: {summary['questions']} questions on {summary['images']} images ({counts})")
     return 0
 
 
-def _write_predictions(path: str | Path, predictions: dict[str, str]) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as f:
-        for question_id, prediction in predictions.items():
-            f.write(json.dumps({"question_id": question_id, "prediction": prediction}) + "\n")
-
-
 def run_prior(args: argparse.Namespace) -> int:
     from fusionrs.metrics.official_vqa import prior_predictions
-    from fusionrs.vlm.official_vqa import read_official_manifest
+    from fusionrs.vlm.official_vqa import read_official_manifest, write_predictions
 
     predictions = prior_predictions(read_official_manifest(args.train_manifest),
                                     read_official_manifest(args.manifest), by=args.by)
-    _write_predictions(args.out, predictions)
+    write_predictions(args.out, predictions)
     print(f"{args.out}: {len(predictions)} prior answers (majority per {args.by.replace('_', ' and ')})")
     return 0
-
-
-def read_predictions(path: str | Path) -> dict[str, str]:
-    """{question_id: prediction} from a .jsonl of rows with those two fields (other fields ignored).
-
-    Args:
-        path: the predictions file.
-
-    Returns:
-        The replies keyed by question id.
-
-    Raises:
-        HitUavError: the file is missing, a line is not JSON, lacks `question_id`, or an id repeats.
-    """
-    from fusionrs.core.jsonl import iter_jsonl
-    from fusionrs.errors import HitUavError
-
-    path = Path(path)
-    if not path.is_file():
-        raise HitUavError(f"{path}: no such predictions file")
-
-    predictions: dict[str, str] = {}
-    for where, row in iter_jsonl(path, error=HitUavError):
-        if "question_id" not in row:
-            raise HitUavError(f"{where}: missing field 'question_id'")
-        if row["question_id"] in predictions:
-            raise HitUavError(f"{where}: question_id {row['question_id']!r} repeats")
-        prediction = row.get("prediction")
-        predictions[row["question_id"]] = "" if prediction is None else str(prediction)
-    return predictions
 
 
 def run_score(args: argparse.Namespace) -> int:
     from fusionrs.errors import HitUavError
     from fusionrs.metrics.official_vqa import score_official_vqa
-    from fusionrs.vlm.official_vqa import read_official_manifest
+    from fusionrs.vlm.official_vqa import read_official_manifest, read_predictions
 
     manifest = read_official_manifest(args.manifest)
     predictions = read_predictions(args.predictions)
@@ -128,7 +84,7 @@ def run_score(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise HitUavError(f"{args.predictions}: {exc}") from None
     report = {"manifest": str(args.manifest), "predictions": str(args.predictions), **report}
-    _write_json(args.out, report)
+    write_json_atomic(args.out, report)
     for reading in ("official", "strict"):
         overall = report[reading]["overall"]
         low, high = overall["accuracy_ci95"]

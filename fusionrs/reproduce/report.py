@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
+
+from fusionrs.core.atomic import write_json_atomic
 
 __all__ = ["split_timing", "summary_lines", "write_report"]
 
@@ -90,8 +91,8 @@ def write_report(out: Path, results: dict[str, Any]) -> Path:
     """
     out = Path(out)
     numbers, timings = split_timing(results, out)
-    (out / "results.json").write_text(json.dumps(numbers, indent=2, default=str) + "\n")
-    (out / "timing.json").write_text(json.dumps(timings or {}, indent=2, default=str) + "\n")
+    write_json_atomic(out / "results.json", numbers, default=str)
+    write_json_atomic(out / "timing.json", timings or {}, default=str)
     stages = results["stages"]
     lines = [f"# FusionRS reproduction: preset `{results['preset']}`", "",
              results["settings"].get("description", ""), "",

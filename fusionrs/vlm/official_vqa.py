@@ -57,9 +57,11 @@ __all__ = [
     "load_annotations",
     "manifest_summary",
     "read_official_manifest",
+    "read_predictions",
     "region_of",
     "resolve_image",
     "write_official_manifest",
+    "write_predictions",
 ]
 
 QUESTION_TYPES = ("object_presence", "object_count", "group_location", "dominant_object_class")
@@ -275,15 +277,15 @@ def build_official_manifest(images: Sequence[dict[str, Any]], *, seed: int = OFF
         rows.append(_row(image, len(rows) + 1, question_type, answer, cls, locator_folder))
 
     for cls in classes:
-        positives = [i for i in by_id if image_has(by_id[i], cls)]
-        negatives = [i for i in by_id if not image_has(by_id[i], cls)]
+        positives = [i for i in by_id if _has(by_id[i], cls)]
+        negatives = [i for i in by_id if not _has(by_id[i], cls)]
         keep = min(len(positives), len(negatives))
         for image_id in _hash_order(positives, seed, f"presence-positive:{cls}")[:keep]:
             add(by_id[image_id], "object_presence", "yes", cls)
         for image_id in _hash_order(negatives, seed, f"presence:{cls}")[:keep]:
             add(by_id[image_id], "object_presence", "no", cls)
     for image in ordered:
-        counts = {cls: len(image["boxes"][cls]) for cls in classes if image_has(image, cls)}
+        counts = {cls: len(image["boxes"][cls]) for cls in classes if _has(image, cls)}
         for cls, n in counts.items():
             add(image, "object_count", str(n), cls)
             boxes = image["boxes"][cls]
@@ -300,7 +302,7 @@ def build_official_manifest(images: Sequence[dict[str, Any]], *, seed: int = OFF
     return rows
 
 
-def image_has(image: dict[str, Any], cls: str) -> bool:
+def _has(image: dict[str, Any], cls: str) -> bool:
     """Whether an image (from `load_annotations`) has at least one box of a class."""
     return bool(image["boxes"].get(cls))
 
@@ -405,3 +407,46 @@ def resolve_image(image_root: str | Path, row: dict[str, Any]) -> Path:
             return candidate
     raise HitUavError(f"{row['question_id']}: image {row['ir_image']!r} not found under {root} "
                       f"(tried {row['ir_image']}, images/{name}, {name})")
+
+
+def write_predictions(path: str | Path, predictions: dict[str, str]) -> Path:
+    """Write replies as the jsonl `fusionrs vqa score` reads: one `{question_id, prediction}` per line.
+
+    Args:
+        path: the output file; its folder is created.
+        predictions: {question_id: reply}, in the order to write.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps({"question_id": q, "prediction": p}) + "\n" for q, p in predictions.items()),
+                    encoding="utf-8")
+    return path
+
+
+def read_predictions(path: str | Path) -> dict[str, str]:
+    """{question_id: prediction} from a .jsonl of rows with those two fields (other fields ignored).
+
+    Args:
+        path: the predictions file.
+
+    Returns:
+        The replies keyed by question id (a null prediction reads as "").
+
+    Raises:
+        HitUavError: the file is missing, a line is not JSON, lacks `question_id`, or an id repeats.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HitUavError(f"{path}: no such predictions file")
+    predictions: dict[str, str] = {}
+    for where, row in iter_jsonl(path, error=HitUavError):
+        if "question_id" not in row:
+            raise HitUavError(f"{where}: missing field 'question_id'")
+        if row["question_id"] in predictions:
+            raise HitUavError(f"{where}: question_id {row['question_id']!r} repeats")
+        prediction = row.get("prediction")
+        predictions[row["question_id"]] = "" if prediction is None else str(prediction)
+    return predictions
